@@ -1,0 +1,5 @@
+"""Allow `python -m poller`."""
+
+from poller.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""aioboto3 sessions and clients: endpoint override, timeouts, API call counting, retry policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aioboto3
+import anyio
+import structlog
+from aiobotocore.config import AioConfig
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+
+from poller.config import AwsConfig
+from poller.errors import error_code, is_retriable
+from poller.telemetry.metrics import Metrics
+
+log = structlog.get_logger("poller.aws")
+
+# Long polls hold a request open for 20 s; the read timeout must outlast them.
+READ_TIMEOUT = 45
+CONNECT_TIMEOUT = 5
+
+
+class Aws:
+    """Creates clients for one AWS account/endpoint; every client counts its API calls."""
+
+    def __init__(
+        self, config: AwsConfig, metrics: Metrics, credentials: dict[str, str] | None = None
+    ) -> None:
+        self.region = config.region
+        self.endpoint_url = config.endpoint_url
+        self._metrics = metrics
+        self._session = aioboto3.Session(
+            region_name=config.region, profile_name=config.profile, **(credentials or {})
+        )
+
+    def client(self, service: str, max_connections: int = 10) -> AbstractAsyncContextManager[Any]:
+        """An async context manager yielding a client; the pool fits `max_connections` polls."""
+        config = AioConfig(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            max_pool_connections=max_connections,
+            retries={"mode": "standard", "max_attempts": 3},
+        )
+        manager = self._session.client(service, endpoint_url=self.endpoint_url, config=config)
+        return _Counted(manager, self._metrics, service)
+
+
+class _Counted:
+    def __init__(self, manager: Any, metrics: Metrics, service: str) -> None:
+        self._manager = manager
+        self._metrics = metrics
+        self._service = service
+
+    async def __aenter__(self) -> Any:
+        client = await self._manager.__aenter__()
+
+        def count(model: Any, **_: Any) -> None:
+            self._metrics.aws_api_calls.labels(self._service, model.name).inc()
+
+        client.meta.events.register("before-call", count)
+        return client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._manager.__aexit__(*exc)
+
+
+def retrying(
+    on_retry: Callable[[BaseException, float], None],
+    retry_all: bool = False,
+    max_wait: float = 30.0,
+) -> AsyncRetrying:
+    """Retry forever with exponential backoff and jitter (0.5 s up to `max_wait`).
+
+    Retries retriable errors only, or every Exception with `retry_all` (runtime polling, where a
+    deleted queue or a revoked permission may come back). Sleeps with anyio, so a cancel scope
+    (shutdown) interrupts the wait.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None:
+            on_retry(exc, state.upcoming_sleep)
+
+    return AsyncRetrying(
+        retry=retry_if_exception(
+            lambda exc: isinstance(exc, Exception) and (retry_all or is_retriable(exc))
+        ),
+        wait=wait_exponential_jitter(initial=0.5, max=max_wait),
+        before_sleep=before_sleep,
+        sleep=anyio.sleep,
+        reraise=True,
+    )
+
+
+def describe(exc: BaseException) -> dict[str, str]:
+    """Log fields for an AWS error; never includes credentials or request bodies."""
+    return {"error_code": error_code(exc), "error": str(exc)[:500]}

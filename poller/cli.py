@@ -1,0 +1,113 @@
+"""Command line: poller run | validate | demo | version."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import importlib.util
+import os
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+
+from poller import __version__
+from poller.config import PollerConfig
+from poller.daemon import Daemon
+from poller.errors import ConfigError, StartupError
+from poller.loader import load_config
+from poller.telemetry.logging import configure
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILURE = 1
+    CONFIG = 2  # bad configuration, or a start-up fault that waiting will not fix
+    INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="poller", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("run", "run the daemon"), ("validate", "check a config file")):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("-c", "--config", required=True, type=Path, help="YAML config file")
+    sub.add_parser("demo", help="run a self-contained demo on an embedded local AWS endpoint")
+    sub.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        print(f"poller {__version__}")
+        return ExitCode.OK
+    if args.command == "demo":
+        from poller.demo import run_demo
+
+        return run_demo()
+    try:
+        config = load_config(args.config, os.environ)
+        if args.command == "validate":
+            check_handlers(config, args.config.parent)
+            print(
+                f"{args.config}: OK ({len(config.functions)} functions, "
+                f"{len(config.mappings)} mappings)"
+            )
+            return ExitCode.OK
+    except ConfigError as exc:
+        print(f"poller: invalid configuration {args.config}:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return ExitCode.CONFIG
+    configure(config.logging.level, config.logging.format)
+    return run(config, args.config.parent)
+
+
+def check_handlers(config: PollerConfig, base_dir: Path) -> None:
+    """Find each handler's module without importing (running) it."""
+    issues = []
+    for name, function in config.functions.items():
+        module, _ = function.module_and_attr
+        code_dir = base_dir / function.code_uri if function.code_uri else Path.cwd()
+        sys.path.insert(0, str(code_dir.resolve()))
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        finally:
+            sys.path.pop(0)
+        if not found:
+            issues.append(f"functions.{name}.handler: no module named {module!r} in {code_dir}")
+    if issues:
+        raise ConfigError(issues)
+
+
+def run(config: PollerConfig, base_dir: Path) -> int:
+    """Run the daemon until SIGTERM/SIGINT; a second signal forces the exit."""
+    failures: list[BaseException] = []
+    forced = False
+    try:
+        forced = anyio.run(_serve, config, base_dir)
+    except* StartupError as group:
+        failures.extend(group.exceptions)
+    for exc in failures:
+        print(f"poller: cannot start: {exc}", file=sys.stderr)
+    if failures:
+        return ExitCode.CONFIG
+    return ExitCode.INTERRUPTED if forced else ExitCode.OK
+
+
+async def _serve(config: PollerConfig, base_dir: Path) -> bool:
+    daemon = Daemon(config, base_dir)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_signals, daemon)
+        await daemon.run()
+        tg.cancel_scope.cancel()
+    return daemon.forced
+
+
+async def _watch_signals(daemon: Daemon) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            if daemon.lifecycle.stopping.is_set():
+                daemon.force()
+            else:
+                daemon.stop()

@@ -1,0 +1,179 @@
+"""Configuration models mirroring CreateEventSourceMapping; field names in snake_case or PascalCase."""
+
+from __future__ import annotations
+
+import re
+import uuid as uuid_mod
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_pascal
+
+from poller.arns import Arn
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+# Mapping fields accept the Lambda API's PascalCase names so SAM / CloudFormation / Terraform
+# snippets paste unchanged; snake_case names work too.
+_LAMBDA_API = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    alias_generator=to_pascal,
+    validate_by_name=True,
+    validate_by_alias=True,
+)
+_HANDLER = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
+_LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[\w.-]+):(?P<port>\d{1,5})$")
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class AwsConfig(BaseModel):
+    """How to reach AWS: region and an optional endpoint (LocalStack, moto, ...)."""
+
+    model_config = _STRICT
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
+class DeadLetterSpec(BaseModel):
+    model_config = _STRICT
+    name: str
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 3
+
+
+class QueueSpec(BaseModel):
+    """A queue the embedded endpoint creates at start-up (local development only)."""
+
+    model_config = _STRICT
+    name: str
+    visibility_timeout: Annotated[int, Field(ge=0, le=43200)] = 30
+    dead_letter: DeadLetterSpec | None = None
+
+
+class EmbeddedConfig(BaseModel):
+    """An AWS-compatible endpoint started inside poller (moto's server, from the `local` extra)."""
+
+    model_config = _STRICT
+    enabled: bool = False
+    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    queues: list[QueueSpec] = []
+
+
+class HttpConfig(BaseModel):
+    """The operations server: /metrics, /healthz, /readyz."""
+
+    model_config = _STRICT
+    enabled: bool = True
+    listen: str = "127.0.0.1:9102"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        match = _LISTEN.match(value)
+        if not match or not 0 <= int(match["port"]) <= 65535:
+            raise ValueError("must be HOST:PORT, for example 127.0.0.1:9102")
+        return value
+
+    @property
+    def host(self) -> str:
+        match = _LISTEN.match(self.listen)
+        assert match is not None
+        return match["host"].strip("[]")
+
+    @property
+    def port(self) -> int:
+        match = _LISTEN.match(self.listen)
+        assert match is not None
+        return int(match["port"])
+
+
+class LoggingConfig(BaseModel):
+    model_config = _STRICT
+    level: LogLevel = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class FunctionConfig(BaseModel):
+    """A handler and its Lambda function settings."""
+
+    model_config = _STRICT
+    handler: str
+    timeout: Annotated[int, Field(ge=1, le=900)] = 3
+    memory_size: Annotated[int, Field(ge=128, le=10240)] = 128
+    environment: dict[str, str] = {}
+    code_uri: str | None = None
+    max_threads: Annotated[int, Field(ge=1, le=1024)] = 64
+
+    @field_validator("handler")
+    @classmethod
+    def _handler_form(cls, value: str) -> str:
+        if not _HANDLER.match(value):
+            raise ValueError("must be 'module:function' (or Lambda's 'module.function')")
+        return value
+
+    @property
+    def module_and_attr(self) -> tuple[str, str]:
+        if ":" in self.handler:
+            module, attr = self.handler.split(":", 1)
+        else:
+            module, attr = self.handler.rsplit(".", 1)
+        return module, attr
+
+
+class ScalingConfig(BaseModel):
+    model_config = _LAMBDA_API
+    maximum_concurrency: Annotated[int, Field(ge=2, le=1000)] | None = None
+
+
+class SqsMappingConfig(BaseModel):
+    """One event source mapping from an SQS queue to a function (CreateEventSourceMapping)."""
+
+    model_config = _LAMBDA_API
+    function: str = Field(alias="FunctionName")
+    event_source_arn: str
+    enabled: bool = True
+    batch_size: Annotated[int, Field(ge=1, le=10000)] = 10
+    maximum_batching_window_in_seconds: Annotated[int, Field(ge=0, le=300)] = 0
+    function_response_types: Annotated[
+        list[Literal["ReportBatchItemFailures"]], Field(max_length=1)
+    ] = []
+    scaling_config: ScalingConfig = ScalingConfig()
+    # poller's own fields (not in the Lambda API):
+    name: str | None = None
+    uuid: str | None = None
+    visibility_heartbeat: bool = False
+
+    @property
+    def arn(self) -> Arn:
+        return Arn.parse(self.event_source_arn)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.function}-{self.arn.resource_name}"
+
+    @property
+    def mapping_uuid(self) -> str:
+        """Stable across restarts unless set: derived from function and source, like a key."""
+        if self.uuid:
+            return self.uuid
+        return str(
+            uuid_mod.uuid5(uuid_mod.NAMESPACE_URL, f"{self.function}|{self.event_source_arn}")
+        )
+
+    @property
+    def report_batch_item_failures(self) -> bool:
+        return "ReportBatchItemFailures" in self.function_response_types
+
+
+class PollerConfig(BaseModel):
+    """The whole configuration file."""
+
+    model_config = _STRICT
+    aws: AwsConfig = AwsConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    http: HttpConfig = HttpConfig()
+    logging: LoggingConfig = LoggingConfig()
+    shutdown_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    functions: Annotated[dict[str, FunctionConfig], Field(min_length=1)]
+    mappings: list[SqsMappingConfig] = []

@@ -1,0 +1,131 @@
+"""The daemon: one root task group holding the HTTP server and every mapping's task tree.
+
+Shutdown has three phases. (1) `stop()` cancels intake: no new receives. (2) In-flight batches
+drain for up to `shutdown_timeout`, after which they are cancelled (their messages reappear after
+the visibility timeout). (3) Deleting what succeeded runs shielded and bounded, so it completes
+even while phase 2 is being cut short. A clean shutdown neither loses nor redelivers a message.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from poller.arns import Arn
+from poller.aws import Aws
+from poller.config import AwsConfig, PollerConfig
+from poller.invokers.python import PythonInvoker, function_identity, load_handler
+from poller.lifecycle import Lifecycle
+from poller.local import LOCAL_CREDENTIALS, EmbeddedEndpoint, create_queues
+from poller.runtime import Runtime
+from poller.sqs_mapping import SqsMapping
+from poller.telemetry.http import Readiness, build_app, serve
+from poller.telemetry.metrics import Metrics
+
+log = structlog.get_logger("poller.daemon")
+
+
+class Daemon:
+    """Runs every enabled mapping of a configuration until `stop()`."""
+
+    def __init__(
+        self, config: PollerConfig, base_dir: Path, metrics: Metrics | None = None
+    ) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.metrics = metrics or Metrics()
+        self.readiness = Readiness()
+        self.lifecycle = Lifecycle()
+        self.http_port: int | None = None
+        self.endpoint_url: str | None = config.aws.endpoint_url
+        self.drained = True
+        self.forced = False
+        self._drain_scope = anyio.CancelScope()
+
+    def stop(self) -> None:
+        """Phase 1: stop intake; in-flight batches drain within `shutdown_timeout`."""
+        if not self.lifecycle.stopping.is_set():
+            log.info("shutdown_started", drain_timeout=self.config.shutdown_timeout)
+            self.lifecycle.stop()
+
+    def force(self) -> None:
+        """A second signal: abandon the drain now (succeeded deletes still complete)."""
+        log.warning("shutdown_forced")
+        self.drained = False
+        self.forced = True
+        self.lifecycle.stop()
+        self._drain_scope.cancel()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start everything; returns after shutdown. Raises StartupError for faults at start."""
+        async with AsyncExitStack() as stack:
+            aws = await self._connect(stack)
+            runtime = Runtime(aws, self.metrics, self.readiness, self.lifecycle)
+            mappings = self._build(runtime)
+            async with anyio.create_task_group() as root:
+                if self.config.http.enabled:
+                    app = build_app(self.metrics, self.readiness)
+                    self.http_port = await root.start(
+                        serve, app, self.config.http.host, self.config.http.port
+                    )
+                root.start_soon(self._drain_deadline)
+                log.info(
+                    "daemon_started",
+                    mappings=[m.name for m in mappings],
+                    http_port=self.http_port,
+                    endpoint_url=self.endpoint_url,
+                )
+                task_status.started()
+                with self._drain_scope:
+                    async with anyio.create_task_group() as tree:
+                        tree.start_soon(self.lifecycle.stopping.wait)
+                        for mapping in mappings:
+                            tree.start_soon(mapping.run)
+                root.cancel_scope.cancel()
+        log.info("daemon_stopped", drained=self.drained)
+
+    async def _connect(self, stack: AsyncExitStack) -> Aws:
+        embedded = self.config.embedded
+        if not embedded.enabled:
+            return Aws(self.config.aws, self.metrics)
+        endpoint = EmbeddedEndpoint(embedded.port)
+        self.endpoint_url = await anyio.to_thread.run_sync(endpoint.start)
+        stack.callback(endpoint.stop)
+        aws_config = AwsConfig(region=self.config.aws.region, endpoint_url=self.endpoint_url)
+        aws = Aws(aws_config, self.metrics, credentials=LOCAL_CREDENTIALS)
+        async with aws.client("sqs") as client:
+            await create_queues(client, aws_config.region, embedded.queues)
+        return aws
+
+    def _build(self, runtime: Runtime) -> list[SqsMapping]:
+        invokers: dict[str, PythonInvoker] = {}
+        mappings = []
+        for index, mapping in enumerate(self.config.mappings):
+            if not mapping.enabled:
+                log.info("mapping_disabled", mapping=mapping.display_name)
+                continue
+            name = mapping.function
+            function = self.config.functions[name]
+            if name not in invokers:
+                os.environ.update(function.environment)
+                handler = load_handler(name, function, self.base_dir)
+                arn = Arn.parse(mapping.event_source_arn).function_arn(name)
+                invokers[name] = PythonInvoker(
+                    handler, function_identity(name, function, arn), function
+                )
+            mappings.append(
+                SqsMapping(mapping, f"mappings[{index}]", function, invokers[name], runtime)
+            )
+        return mappings
+
+    async def _drain_deadline(self) -> None:
+        await self.lifecycle.stopping.wait()
+        await anyio.sleep(self.config.shutdown_timeout)
+        log.warning("drain_timed_out", timeout=self.config.shutdown_timeout)
+        self.drained = False
+        self._drain_scope.cancel()

@@ -1,0 +1,83 @@
+"""Errors that carry their retry contract, and the one place botocore errors are classified."""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+
+class PollerError(Exception):
+    """Base of poller's own errors."""
+
+    retriable = False
+
+
+class ConfigError(PollerError):
+    """The configuration is invalid; each issue is `path: message`. Exit code 2."""
+
+    def __init__(self, issues: list[str]) -> None:
+        super().__init__("\n".join(issues))
+        self.issues = issues
+
+
+class StartupError(PollerError):
+    """A mapping cannot start and waiting will not help (missing queue, bad handler). Exit 2."""
+
+
+class SourceUnavailable(PollerError):
+    """A call to the event source failed in a way that may heal (endpoint down, throttled)."""
+
+    retriable = True
+
+
+# Codes for which retrying the same call later can succeed.
+_RETRIABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "KMS.ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "SlowDown",
+    }
+)
+
+# SQS reports a missing queue under several names depending on protocol and service version.
+MISSING_QUEUE_CODES = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "NonExistentQueue",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore error, or the exception class name."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """True when the same AWS call may succeed later: network faults, throttles, 5xx."""
+    if isinstance(exc, (EndpointConnectionError, BotoConnectionError, ReadTimeoutError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in _RETRIABLE_CODES or int(status) >= 500
+    if isinstance(exc, BotoCoreError):
+        return True
+    return isinstance(exc, (OSError, TimeoutError))

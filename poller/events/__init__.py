@@ -1,0 +1,1 @@
+"""Pure builders of AWS-exact Lambda event records."""

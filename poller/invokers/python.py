@@ -1,0 +1,135 @@
+"""In-process Python handlers: `module:function`, sync in bounded threads or `async def`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import inspect
+import json
+import math
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from poller.config import FunctionConfig
+from poller.errors import StartupError
+from poller.invokers.context import FunctionIdentity, LambdaContext
+from poller.model import FunctionError, InvokeResult
+
+log = structlog.get_logger("poller.invoke")
+_INTERNAL_DIRS = (str(Path(anyio.__file__).parent), str(Path(__file__).parent))
+
+
+def load_handler(name: str, function: FunctionConfig, base_dir: Path) -> Callable[..., Any]:
+    """Import the handler, as the runtime's init phase does; errors use the runtime's wording."""
+    code_dir = (base_dir / function.code_uri).resolve() if function.code_uri else Path.cwd()
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    module_name, attr = function.module_and_attr
+    where = f"functions.{name}.handler"
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise StartupError(
+            f"{where}: Runtime.ImportModuleError: Unable to import module '{module_name}': {exc}"
+        ) from exc
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise StartupError(
+            f"{where}: Runtime.HandlerNotFound: Handler '{attr}' missing on module '{module_name}'"
+        )
+    return handler
+
+
+def function_identity(name: str, function: FunctionConfig, function_arn: str) -> FunctionIdentity:
+    today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+    return FunctionIdentity(
+        function_name=name,
+        invoked_function_arn=function_arn,
+        memory_limit_in_mb=str(function.memory_size),
+        log_group_name=f"/aws/lambda/{name}",
+        log_stream_name=f"{today}/[$LATEST]{uuid.uuid4().hex}",
+    )
+
+
+def _stack_trace(exc: BaseException) -> tuple[str, ...]:
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(_INTERNAL_DIRS)
+    ]
+    return tuple(traceback.format_list(frames))
+
+
+def _marshal(value: Any) -> bytes | FunctionError:
+    try:
+        return json.dumps(value).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        return FunctionError(f"Unable to marshal response: {exc}", "Runtime.MarshalError")
+
+
+class PythonInvoker:
+    """Calls a handler in this process.
+
+    Sync handlers run in worker threads, at most `max_threads` at once; the function timeout
+    starts when the handler starts. At the deadline the invocation fails as Lambda's "Task timed
+    out"; a thread cannot be killed, so a timed-out sync handler is abandoned and finishes on its
+    own (use process isolation for a hard kill).
+    """
+
+    def __init__(
+        self, handler: Callable[..., Any], identity: FunctionIdentity, function: FunctionConfig
+    ) -> None:
+        self.function_name = identity.function_name
+        self._handler = handler
+        self._identity = identity
+        self._timeout = float(function.timeout)
+        self._is_async = inspect.iscoroutinefunction(handler)
+        self._threads = anyio.CapacityLimiter(function.max_threads)
+        self._unbounded = anyio.CapacityLimiter(math.inf)
+
+    async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
+        if self._is_async:
+            return await self._call(event, request_id)
+        async with self._threads:
+            return await self._call(event, request_id)
+
+    async def _call(self, event: dict[str, Any], request_id: str) -> InvokeResult:
+        started = time.monotonic()
+        context = LambdaContext(
+            self._identity, request_id, int((time.time() + self._timeout) * 1000)
+        )
+        outcome: bytes | FunctionError
+        with anyio.move_on_after(self._timeout) as scope:
+            try:
+                value = await self._run(event, context)
+            except Exception as exc:
+                outcome = FunctionError(str(exc), type(exc).__name__, _stack_trace(exc))
+            else:
+                outcome = _marshal(value)
+        duration = time.monotonic() - started
+        if scope.cancelled_caught:
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            outcome = FunctionError(
+                f"{stamp} {request_id} Task timed out after {self._timeout:.2f} seconds",
+                "Sandbox.Timedout",
+            )
+        if isinstance(outcome, FunctionError):
+            log.warning("handler_error", function=self.function_name, **outcome.payload(request_id))
+            return InvokeResult(request_id, duration, error=outcome)
+        return InvokeResult(request_id, duration, payload=outcome)
+
+    async def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        if self._is_async:
+            return await self._handler(event, context)
+        return await anyio.to_thread.run_sync(
+            self._handler, event, context, abandon_on_cancel=True, limiter=self._unbounded
+        )

@@ -1,0 +1,121 @@
+"""Read a configuration file: YAML, ${ENV} interpolation, validation with paths in every error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic.alias_generators import to_pascal, to_snake
+
+from poller import rules
+from poller.config import PollerConfig
+from poller.errors import ConfigError
+
+_VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+# pydantic constraint errors rendered in the Lambda API's validation wording.
+_AWS_CONSTRAINT = {
+    "greater_than_equal": "greater than or equal to {ge}",
+    "less_than_equal": "less than or equal to {le}",
+    "greater_than": "greater than {gt}",
+    "less_than": "less than {lt}",
+}
+
+
+def load_config(path: str | Path, environ: Mapping[str, str]) -> PollerConfig:
+    """Parse and validate a config file; raise ConfigError listing every problem with its path."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    return parse_config(text, environ, source=str(path))
+
+
+def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>") -> PollerConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections"])
+    issues: list[str] = []
+    data = interpolate(raw, environ, "", issues)
+    if issues:
+        raise ConfigError(issues)
+    try:
+        config = PollerConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_format_error(err, data) for err in exc.errors()]) from exc
+    problems = rules.check(config)
+    if problems:
+        raise ConfigError([f"{where}: {message}" for where, message in problems])
+    return config
+
+
+def interpolate(node: Any, environ: Mapping[str, str], path: str, issues: list[str]) -> Any:
+    """Replace ${NAME} and ${NAME:-default} in every string value; `$$` is a literal `$`."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, environ, _join(path, k), issues) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, environ, f"{path}[{i}]", issues) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match["name"], match["default"]
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        issues.append(f"{path}: environment variable {name} is not set")
+        return ""
+
+    return _VAR.sub(substitute, node)
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _format_error(error: Any, data: Any) -> str:
+    path = _user_path(error["loc"], data)
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in _AWS_CONSTRAINT:
+        bound = _AWS_CONSTRAINT[kind].format(**ctx)
+        message = (
+            f"Value '{error.get('input')}' failed to satisfy constraint: Member must have value "
+            f"{bound}"
+        )
+    elif kind == "extra_forbidden":
+        message = "unknown field"
+    else:
+        message = str(error["msg"])
+    return f"{path}: {message}" if path else message
+
+
+def _user_path(loc: tuple[Any, ...], data: Any) -> str:
+    """Render a pydantic location with the key spelling the user actually wrote."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        key = str(part)
+        if isinstance(node, dict):
+            for candidate in (key, to_snake(key), to_pascal(key)):
+                if candidate in node:
+                    key = candidate
+                    break
+            node = node.get(key)
+        else:
+            node = None
+        out = _join(out, key)
+    return out

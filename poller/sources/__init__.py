@@ -1,0 +1,1 @@
+"""Event source I/O: receiving, deleting, checkpointing. Decisions live elsewhere."""

@@ -1,0 +1,133 @@
+"""SQS queue I/O for a mapping: resolve, receive, delete, change visibility."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from botocore.exceptions import ClientError
+
+from poller.arns import Arn
+from poller.errors import MISSING_QUEUE_CODES, StartupError, error_code
+from poller.events.sqs import to_message
+from poller.model import SqsMessage
+
+DELETE_ATTEMPTS = 5
+_MAX_ENTRIES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    url: str
+    visibility_timeout: int
+    fifo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteReport:
+    deleted: int
+    failed: tuple[tuple[str, str], ...]  # (message id, error code) that could not be deleted
+
+
+def chunks(items: Sequence[SqsMessage], size: int = _MAX_ENTRIES) -> list[Sequence[SqsMessage]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class SqsQueue:
+    """One queue seen through one client. Receives ask for every system and message attribute."""
+
+    def __init__(self, client: Any, arn: Arn, info: QueueInfo) -> None:
+        self._client = client
+        self._arn = str(arn)
+        self._region = arn.region
+        self.info = info
+
+    @staticmethod
+    async def resolve(client: Any, arn: Arn) -> QueueInfo:
+        """Find the queue's URL and attributes; a missing queue is a StartupError in AWS's words."""
+        try:
+            url = (
+                await client.get_queue_url(
+                    QueueName=arn.resource, QueueOwnerAWSAccountId=arn.account
+                )
+            )["QueueUrl"]
+            attributes = (
+                await client.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["VisibilityTimeout", "FifoQueue"]
+                )
+            )["Attributes"]
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in MISSING_QUEUE_CODES:
+                raise StartupError(
+                    "Error occurred while ReceiveMessage. SQS Error Code: "
+                    "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified "
+                    "queue does not exist."
+                ) from exc
+            if code in {"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"}:
+                raise StartupError(f"{code}: {exc}") from exc
+            raise
+        return QueueInfo(
+            url=url,
+            visibility_timeout=int(attributes.get("VisibilityTimeout", 30)),
+            fifo=attributes.get("FifoQueue", "false") == "true",
+        )
+
+    async def receive(self, max_messages: int, wait_seconds: int) -> list[SqsMessage]:
+        response = await self._client.receive_message(
+            QueueUrl=self.info.url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return [to_message(m, self._arn, self._region) for m in response.get("Messages", [])]
+
+    async def delete(self, messages: Sequence[SqsMessage]) -> DeleteReport:
+        """Delete in batches of 10, retrying entries that failed for the server's reasons.
+
+        Entries failing through the sender's fault (an expired receipt handle, say) are not
+        retried: the message is already visible again and will be redelivered.
+        """
+        deleted = 0
+        failed: list[tuple[str, str]] = []
+        for chunk in chunks(messages):
+            pending = {m.message_id: m for m in chunk}
+            for attempt in range(DELETE_ATTEMPTS):
+                response = await self._client.delete_message_batch(
+                    QueueUrl=self.info.url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m.receipt_handle}
+                        for i, m in enumerate(pending.values())
+                    ],
+                )
+                by_index = list(pending.values())
+                retry: dict[str, SqsMessage] = {}
+                deleted += len(response.get("Successful", []))
+                for entry in response.get("Failed", []):
+                    message = by_index[int(entry["Id"])]
+                    if entry.get("SenderFault") or attempt == DELETE_ATTEMPTS - 1:
+                        failed.append((message.message_id, str(entry.get("Code"))))
+                    else:
+                        retry[message.message_id] = message
+                if not retry:
+                    break
+                pending = retry
+                await anyio.sleep(0.2 * 2**attempt)
+        return DeleteReport(deleted, tuple(failed))
+
+    async def change_visibility(self, messages: Sequence[SqsMessage], timeout: int) -> int:
+        """Set the visibility timeout of each message; returns how many changes succeeded."""
+        changed = 0
+        for chunk in chunks(messages):
+            response = await self._client.change_message_visibility_batch(
+                QueueUrl=self.info.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": timeout}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+            changed += len(response.get("Successful", []))
+        return changed

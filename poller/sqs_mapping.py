@@ -1,0 +1,262 @@
+"""One SQS event source mapping: pollers that gather, invoke and settle batches, scaled like Lambda."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import structlog
+
+from poller import scaling
+from poller.arns import Arn
+from poller.aws import describe, retrying
+from poller.batching import GatherPolicy, fit, next_step, payload_bytes, split_groups
+from poller.config import FunctionConfig, SqsMappingConfig
+from poller.errors import StartupError
+from poller.invokers import Invoker
+from poller.model import Batch, SqsMessage, Verdict
+from poller.responses import interpret, settled
+from poller.rules import visibility_timeout_issue
+from poller.runtime import SETTLE_TIMEOUT, Runtime
+from poller.sources.sqs import SqsQueue
+
+log = structlog.get_logger("poller.sqs")
+
+
+class SqsMapping:
+    """Delivers a queue's messages to one function, at least once.
+
+    Messages are deleted only after the handler succeeded with them (all of a batch, or those not
+    listed in `batchItemFailures`); failed messages are left alone and reappear when their
+    visibility timeout expires, so the queue's redrive policy moves them to its DLQ. FIFO queues
+    get one batch per message group, so order holds within a group and groups run in parallel.
+    """
+
+    def __init__(
+        self,
+        config: SqsMappingConfig,
+        path: str,
+        function: FunctionConfig,
+        invoker: Invoker,
+        runtime: Runtime,
+    ) -> None:
+        self.config = config
+        self.name = config.display_name
+        self._path = path
+        self._function = function
+        self._invoker = invoker
+        self._rt = runtime
+        self._arn = Arn.parse(config.event_source_arn)
+        self._labels = (self.name, config.function)
+        self._policy = scaling.ScalingPolicy.for_mapping(
+            config.scaling_config.maximum_concurrency, config.report_batch_item_failures
+        )
+        self._gather = GatherPolicy(config.batch_size, config.maximum_batching_window_in_seconds)
+        self._scale = scaling.initial(self._policy, time.monotonic())
+        self._invocations = anyio.CapacityLimiter(self._policy.cap)
+        self._changed = anyio.Event()
+        self._active: set[int] = set()
+        self._queue: SqsQueue | None = None
+        self._log = log.bind(mapping=self.name, function=config.function)
+
+    async def run(self) -> None:
+        """Check the queue, then keep the target number of pollers running until shutdown."""
+        self._rt.metrics.register_mapping(*self._labels)
+        self._rt.readiness.expect(self.name)
+        async with self._rt.aws.client("sqs", max_connections=self._policy.cap + 10) as client:
+            with self._rt.lifecycle.intake():
+                self._queue = await self._start(client)
+            if self._queue is None:
+                return
+            self._log.info(
+                "mapping_started",
+                queue=self._queue.info.url,
+                fifo=self._queue.info.fifo,
+                pollers=self._scale.target,
+            )
+            async with anyio.create_task_group() as pollers:
+                while not self._rt.lifecycle.stopping.is_set():
+                    for index in range(self._scale.target):
+                        if index not in self._active:
+                            self._active.add(index)
+                            pollers.start_soon(self._poller, index)
+                    self._rt.metrics.pollers.labels(*self._labels).set(len(self._active))
+                    with self._rt.lifecycle.intake():
+                        await self._changed.wait()
+                    self._changed = anyio.Event()
+        self._log.info("mapping_stopped")
+
+    async def _start(self, client: Any) -> SqsQueue:
+        async for attempt in retrying(self._on_source_error("GetQueueAttributes")):
+            with attempt:
+                try:
+                    info = await SqsQueue.resolve(client, self._arn)
+                except StartupError as exc:
+                    raise StartupError(f"{self._path}.event_source_arn: {exc}") from exc
+        problem = visibility_timeout_issue(info.visibility_timeout, self._function.timeout)
+        if problem and not self.config.visibility_heartbeat:
+            raise StartupError(f"{self._path}: {problem}")
+        self._rt.readiness.set(self.name, True)
+        return SqsQueue(client, self._arn, info)
+
+    def _on_source_error(self, operation: str) -> Any:
+        def record(exc: BaseException, wait: float) -> None:
+            self._rt.readiness.set(self.name, False)
+            fields = describe(exc)
+            self._rt.metrics.source_errors.labels(
+                *self._labels, operation, fields["error_code"]
+            ).inc()
+            self._log.warning(
+                "source_error", operation=operation, retry_in=round(wait, 2), **fields
+            )
+
+        return record
+
+    def _set_target(self, state: scaling.ScaleState) -> None:
+        if state.target != self._scale.target:
+            self._log.info("pollers_scaled", target=state.target, previous=self._scale.target)
+            self._changed.set()
+        self._scale = state
+
+    async def _poller(self, index: int) -> None:
+        # Loop: gather a batch (the only cancellable part at shutdown), invoke it, settle it.
+        # A poller above the current target retires after finishing its batch.
+        carry: list[SqsMessage] = []
+        try:
+            while index < self._scale.target:
+                batch, carry = await self._collect(carry)
+                if batch:
+                    await self._process(batch)
+                if self._rt.lifecycle.stopping.is_set():
+                    break
+        finally:
+            if carry:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT):
+                    assert self._queue is not None
+                    await self._queue.change_visibility(carry, 0)  # never invoked: release now
+            self._active.discard(index)
+            self._rt.metrics.pollers.labels(*self._labels).set(len(self._active))
+
+    async def _collect(self, carry: list[SqsMessage]) -> tuple[list[SqsMessage], list[SqsMessage]]:
+        """Gather one batch (size, window, 6 MB); returns the batch and what did not fit."""
+        assert self._queue is not None
+        started = time.monotonic()
+        batch: list[SqsMessage] = []
+        pending = carry
+        while True:
+            taken = fit([m.size for m in batch], [m.size for m in pending], self._gather)
+            batch, pending = batch + pending[:taken], pending[taken:]
+            if pending:
+                return batch, pending  # the payload is full; the rest opens the next batch
+            step = next_step(
+                self._gather,
+                len(batch),
+                payload_bytes([m.size for m in batch]),
+                time.monotonic() - started,
+            )
+            if step is None or self._rt.lifecycle.stopping.is_set():
+                return batch, []
+            with self._rt.lifecycle.intake():
+                pending = await self._receive(step.max_messages, step.wait_seconds)
+                if not batch:
+                    self._set_target(
+                        scaling.after_poll(
+                            self._scale,
+                            self._policy,
+                            len(pending),
+                            step.max_messages,
+                            time.monotonic(),
+                        )
+                    )
+            if not batch and not pending:
+                return [], []  # an empty long poll: let the poller re-check its place
+
+    async def _receive(self, max_messages: int, wait: int) -> list[SqsMessage]:
+        assert self._queue is not None
+        async for attempt in retrying(self._on_source_error("ReceiveMessage"), retry_all=True):
+            with attempt:
+                messages = await self._queue.receive(max_messages, wait)
+        self._rt.readiness.set(self.name, True)
+        self._rt.metrics.polled_events.labels(*self._labels).inc(len(messages))
+        return messages
+
+    async def _process(self, messages: list[SqsMessage]) -> None:
+        groups = split_groups(messages) if self._queue and self._queue.info.fifo else [messages]
+        async with anyio.create_task_group() as tg:
+            for group in groups:
+                tg.start_soon(self._invoke_and_settle, group)
+
+    async def _invoke_and_settle(self, messages: Sequence[SqsMessage]) -> None:
+        batch = Batch(str(uuid.uuid4()), tuple(messages))
+        request_id = str(uuid.uuid4())
+        m = self._rt.metrics
+        async with self._invocations:
+            m.concurrent_executions.labels(*self._labels).inc()
+            try:
+                async with anyio.create_task_group() as tg:
+                    if self.config.visibility_heartbeat:
+                        tg.start_soon(self._heartbeat, batch)
+                    result = await self._invoker.invoke(batch.event(), request_id)
+                    tg.cancel_scope.cancel()
+            finally:
+                m.concurrent_executions.labels(*self._labels).dec()
+        outcome = interpret(result, self.config.report_batch_item_failures, batch.ids)
+        m.invocations.labels(*self._labels).inc()
+        m.invoked_events.labels(*self._labels).inc(len(messages))
+        m.duration.labels(*self._labels).observe(result.duration)
+        if result.error is not None:
+            m.errors.labels(*self._labels).inc()
+            self._set_target(scaling.after_function_error(self._scale, self._policy))
+        done = settled([msg.message_id for msg in messages], outcome)
+        m.failed_invoke_events.labels(*self._labels).inc(len(messages) - len(done))
+        self._log.info(
+            "batch_invoked",
+            batch_id=batch.batch_id,
+            request_id=request_id,
+            size=len(messages),
+            verdict=outcome.verdict.value,
+            reason=outcome.reason,
+            duration_ms=round(result.duration * 1000, 1),
+        )
+        if outcome.verdict is not Verdict.FAILURE and done:
+            await self._delete([msg for msg in messages if msg.message_id in set(done)], batch)
+
+    async def _delete(self, messages: list[SqsMessage], batch: Batch) -> None:
+        assert self._queue is not None
+        # Deleting what succeeded is the last phase of shutdown too: shielded, but bounded.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT) as scope:
+            try:
+                report = await self._queue.delete(messages)
+            except Exception as exc:
+                self._log.error(
+                    "delete_failed", batch_id=batch.batch_id, count=len(messages), **describe(exc)
+                )
+                self._rt.metrics.source_errors.labels(
+                    *self._labels, "DeleteMessageBatch", describe(exc)["error_code"]
+                ).inc()
+                return
+        if scope.cancelled_caught:
+            self._log.error("delete_timed_out", batch_id=batch.batch_id, count=len(messages))
+            return
+        self._rt.metrics.deleted_events.labels(*self._labels).inc(report.deleted)
+        for message_id, code in report.failed:
+            self._log.warning(
+                "delete_entry_failed",
+                batch_id=batch.batch_id,
+                message_id=message_id,
+                error_code=code,
+            )
+
+    async def _heartbeat(self, batch: Batch) -> None:
+        """Extension beyond Lambda: keep a long-running batch invisible while it is handled."""
+        assert self._queue is not None
+        timeout = max(self._queue.info.visibility_timeout, 1)
+        while True:
+            try:
+                await self._queue.change_visibility(batch.messages, timeout)
+            except Exception as exc:
+                self._log.warning("heartbeat_failed", batch_id=batch.batch_id, **describe(exc))
+            await anyio.sleep(max(timeout / 3, 1))

@@ -1,0 +1,70 @@
+"""The operations HTTP server: /metrics, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+from aiohttp import web
+from anyio.abc import TaskStatus
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from poller.telemetry.metrics import Metrics
+
+
+class Readiness:
+    """Per-mapping readiness: a mapping is ready while its last call to its source succeeded."""
+
+    def __init__(self) -> None:
+        self._ready: dict[str, bool] = {}
+
+    def expect(self, mapping: str) -> None:
+        self._ready.setdefault(mapping, False)
+
+    def set(self, mapping: str, ready: bool) -> None:
+        self._ready[mapping] = ready
+
+    def waiting(self) -> list[str]:
+        return sorted(name for name, ready in self._ready.items() if not ready)
+
+
+def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
+    async def metrics_view(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        waiting = readiness.waiting()
+        status = 503 if waiting else 200
+        body = {"status": "waiting" if waiting else "ready", "waiting": waiting}
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled; reports the bound port (useful with port 0) once listening."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0][1]
+        task_status.started(int(bound))
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()

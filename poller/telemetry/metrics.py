@@ -1,0 +1,124 @@
+"""Every Prometheus object poller exports, named after Lambda's CloudWatch metrics (§6)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from poller import __version__
+
+_ML = ("mapping", "function")
+# Handler durations from 1 ms to 15 minutes (Lambda's longest timeout).
+_DURATION_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    900,
+)
+
+
+class Metrics:
+    """The daemon's metrics on one registry; tests pass a fresh `CollectorRegistry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.invocations = Counter(
+            "poller_invocations",
+            "Handler invocations, including function errors (Lambda Invocations)",
+            _ML,
+            registry=r,
+        )
+        self.errors = Counter(
+            "poller_errors",
+            "Invocations that ended in a function error: "
+            "exception, timeout, unserialisable response (Lambda Errors)",
+            _ML,
+            registry=r,
+        )
+        self.throttles = Counter(
+            "poller_throttles",
+            "Invocation requests throttled before reaching the handler (Lambda Throttles)",
+            _ML,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "poller_duration_seconds",
+            "Time the handler spent on one event (Lambda Duration, in seconds)",
+            _ML,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.concurrent_executions = Gauge(
+            "poller_concurrent_executions",
+            "Invocations in progress (Lambda ConcurrentExecutions)",
+            _ML,
+            registry=r,
+        )
+        self.polled_events = Counter(
+            "poller_polled_events",
+            "Records read from the source (Lambda PolledEventCount)",
+            _ML,
+            registry=r,
+        )
+        self.invoked_events = Counter(
+            "poller_invoked_events",
+            "Records sent to the handler, retries included (Lambda InvokedEventCount)",
+            _ML,
+            registry=r,
+        )
+        self.failed_invoke_events = Counter(
+            "poller_failed_invoke_events",
+            "Records in failed "
+            "invocations, or reported in batchItemFailures "
+            "(Lambda FailedInvokeEventCount)",
+            _ML,
+            registry=r,
+        )
+        self.deleted_events = Counter(
+            "poller_deleted_events",
+            "SQS messages deleted after processing (Lambda DeletedEventCount)",
+            _ML,
+            registry=r,
+        )
+        self.pollers = Gauge(
+            "poller_sqs_pollers", "SQS pollers running for a mapping", _ML, registry=r
+        )
+        self.source_errors = Counter(
+            "poller_source_errors",
+            "Failed calls to an event source, retried with backoff",
+            (*_ML, "operation", "code"),
+            registry=r,
+        )
+        self.aws_api_calls = Counter(
+            "poller_aws_api_calls", "AWS API calls made", ("service", "operation"), registry=r
+        )
+        self.build_info = Gauge("poller_build_info", "Build information", ("version",), registry=r)
+        self.build_info.labels(__version__).set(1)
+
+    def register_mapping(self, mapping: str, function: str) -> None:
+        """Create a mapping's series at zero so dashboards see them before the first event."""
+        for metric in (
+            self.invocations,
+            self.errors,
+            self.throttles,
+            self.polled_events,
+            self.invoked_events,
+            self.failed_invoke_events,
+            self.deleted_events,
+        ):
+            metric.labels(mapping, function).inc(0)
+        self.concurrent_executions.labels(mapping, function).set(0)
+        self.pollers.labels(mapping, function).set(0)
