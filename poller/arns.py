@@ -24,8 +24,9 @@ class Arn:
 
     @property
     def resource_name(self) -> str:
-        """The last path element: queue name, stream name, table name."""
-        return self.resource.split("/")[-1] if self.service == "sqs" else self.resource
+        """The resource's own name: queue name, stream name, table name."""
+        parts = self.resource.split("/")
+        return parts[1] if len(parts) > 1 else parts[0]
 
     @property
     def is_fifo_queue(self) -> bool:

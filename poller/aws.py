@@ -88,7 +88,7 @@ def retrying(
         retry=retry_if_exception(
             lambda exc: isinstance(exc, Exception) and (retry_all or is_retriable(exc))
         ),
-        wait=wait_exponential_jitter(initial=0.5, max=max_wait),
+        wait=wait_exponential_jitter(multiplier=0.5, max=max_wait),
         before_sleep=before_sleep,
         sleep=anyio.sleep,
         reraise=True,

@@ -1,4 +1,4 @@
-"""Configuration models mirroring CreateEventSourceMapping; field names in snake_case or PascalCase."""
+"""Configuration models mirroring CreateEventSourceMapping (snake_case or PascalCase names)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,9 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 from botocore.exceptions import (
@@ -78,6 +81,8 @@ def is_retriable(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(exc) in _RETRIABLE_CODES or int(status) >= 500
+    if isinstance(exc, (ParamValidationError, NoRegionError, NoCredentialsError)):
+        return False
     if isinstance(exc, BotoCoreError):
         return True
     return isinstance(exc, (OSError, TimeoutError))

@@ -68,10 +68,12 @@ def interpolate(node: Any, environ: Mapping[str, str], path: str, issues: list[s
         if match.group(0) == "$$":
             return "$"
         name, default = match["name"], match["default"]
-        if name in environ:
+        if environ.get(name):
             return environ[name]
-        if default is not None:
+        if default is not None:  # like the shell's ${X:-d}: unset or empty takes the default
             return default
+        if name in environ:
+            return ""
         issues.append(f"{path}: environment variable {name} is not set")
         return ""
 

@@ -32,9 +32,13 @@ def check(config: PollerConfig) -> list[Issue]:
         if pair in seen_pairs:
             issues.append((path, _duplicate_message(mapping, seen_pairs[pair])))
         seen_pairs.setdefault(pair, mapping.mapping_uuid)
-        if mapping.name is not None and mapping.name in seen_names:
-            issues.append((f"{path}.name", f"duplicate mapping name {mapping.name!r}"))
-        seen_names.add(mapping.display_name)
+        try:
+            name = mapping.display_name
+        except ValueError:
+            continue  # a malformed ARN, reported above
+        if name in seen_names:
+            issues.append((f"{path}.name", f"duplicate mapping name {name!r}"))
+        seen_names.add(name)
     issues.extend(_environment_conflicts(config))
     return issues
 

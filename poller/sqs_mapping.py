@@ -1,4 +1,4 @@
-"""One SQS event source mapping: pollers that gather, invoke and settle batches, scaled like Lambda."""
+"""One SQS event source mapping: pollers gather, invoke and settle batches, scaled like Lambda."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ class SqsMapping:
         self._changed = anyio.Event()
         self._active: set[int] = set()
         self._queue: SqsQueue | None = None
+        # FIFO: one receive at a time per mapping. Concurrency comes from message groups, not
+        # parallel receives; a single receive stream keeps delivery order equal to SQS's order
+        # even on servers whose group lock is not atomic under concurrent receives (moto's).
+        self._receive_lock = anyio.Lock() if self._arn.is_fifo_queue else None
         self._log = log.bind(mapping=self.name, function=config.function)
 
     async def run(self) -> None:
@@ -178,7 +182,13 @@ class SqsMapping:
         assert self._queue is not None
         async for attempt in retrying(self._on_source_error("ReceiveMessage"), retry_all=True):
             with attempt:
-                messages = await self._queue.receive(max_messages, wait)
+                if self._receive_lock is None:
+                    messages = await self._queue.receive(max_messages, wait)
+                else:
+                    async with self._receive_lock:
+                        # Short polls: a 20 s long poll holding the lock would starve the other
+                        # pollers of groups that free up meanwhile (≤ 1 call/s when idle).
+                        messages = await self._queue.receive(max_messages, min(wait, 1))
         self._rt.readiness.set(self.name, True)
         self._rt.metrics.polled_events.labels(*self._labels).inc(len(messages))
         return messages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import importlib
 import inspect
 import json
@@ -41,7 +42,7 @@ def load_handler(name: str, function: FunctionConfig, base_dir: Path) -> Callabl
         raise StartupError(
             f"{where}: Runtime.ImportModuleError: Unable to import module '{module_name}': {exc}"
         ) from exc
-    handler = getattr(module, attr, None)
+    handler: Callable[..., Any] | None = getattr(module, attr, None)
     if not callable(handler):
         raise StartupError(
             f"{where}: Runtime.HandlerNotFound: Handler '{attr}' missing on module '{module_name}'"
@@ -69,9 +70,16 @@ def _stack_trace(exc: BaseException) -> tuple[str, ...]:
     return tuple(traceback.format_list(frames))
 
 
+def _decimal(value: Any) -> Any:
+    # The Python runtime serialises Decimal (DynamoDB numbers) as a JSON number.
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value % 1 else int(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _marshal(value: Any) -> bytes | FunctionError:
     try:
-        return json.dumps(value).encode("utf-8")
+        return json.dumps(value, default=_decimal).encode("utf-8")
     except (TypeError, ValueError) as exc:
         return FunctionError(f"Unable to marshal response: {exc}", "Runtime.MarshalError")
 

@@ -118,14 +118,14 @@ class SqsQueue:
                 await anyio.sleep(0.2 * 2**attempt)
         return DeleteReport(deleted, tuple(failed))
 
-    async def change_visibility(self, messages: Sequence[SqsMessage], timeout: int) -> int:
+    async def change_visibility(self, messages: Sequence[SqsMessage], seconds: int) -> int:
         """Set the visibility timeout of each message; returns how many changes succeeded."""
         changed = 0
         for chunk in chunks(messages):
             response = await self._client.change_message_visibility_batch(
                 QueueUrl=self.info.url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": timeout}
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
                     for i, m in enumerate(chunk)
                 ],
             )

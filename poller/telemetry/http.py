@@ -9,6 +9,7 @@ from aiohttp import web
 from anyio.abc import TaskStatus
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from poller.errors import StartupError
 from poller.telemetry.metrics import Metrics
 
 
@@ -61,7 +62,10 @@ async def serve(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"http.listen: cannot bind {host}:{port}: {exc.strerror}") from exc
         bound = runner.addresses[0][1]
         task_status.started(int(bound))
         await anyio.sleep_forever()

@@ -1,0 +1,614 @@
+"""End-to-end SQS throughput: poller against a minimal aioboto3 loop, on moto's server.
+
+Both contenders consume the same pre-loaded queue shape with a no-op handler at the same
+concurrency, in alternating order, in one run; the report gives messages per second (median,
+min, max over rounds), SQS API calls per 1,000 messages, and the poller/raw ratio of medians.
+
+    python benchmarks/sqs_throughput.py [--rounds 3] [--messages 600] [--concurrency 5] [--json]
+
+moto caps SQS at roughly 90 msg/s end to end on a 2-core machine (see TESTING.md): the absolute
+figures are the server's, the ratio is poller's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import aioboto3
+import anyio
+import noop_handler
+from aiobotocore.config import AioConfig
+from anyio.abc import TaskStatus
+
+from poller.daemon import Daemon
+from poller.loader import parse_config
+from poller.telemetry.logging import configure
+from poller.telemetry.metrics import Metrics
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+LONG_POLL = 20  # poller's long poll (batching.SQS_LONG_POLL_SECONDS); the raw loop uses it too
+WARMUP_MESSAGES = 20
+CONTENDERS = ("poller", "raw")
+# What poller asks for on every receive; the raw loop asks for the same so moto does equal work.
+RECEIVE_ATTRIBUTES: dict[str, Any] = {
+    "MessageSystemAttributeNames": ["All"],
+    "MessageAttributeNames": ["All"],
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# moto's server, in its own process
+
+
+class MotoServer:
+    """`moto_server` on loopback and a free port, in its own OS process (its own GIL)."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def command(self) -> list[str]:
+        script = Path(sys.executable).with_name("moto_server")
+        launcher = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
+        return [*launcher, "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._proc = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"moto_server exited with {self._proc.returncode}:\n{self.tail()}"
+                )
+            if self._answers():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"moto_server did not answer within {timeout:.0f} s:\n{self.tail()}")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer means it is serving
+        except OSError:
+            return False
+
+    def tail(self, limit: int = 4000) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")[-limit:]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate by PID, kill after `timeout`."""
+        proc, self._proc = self._proc, None
+        try:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout)
+        finally:
+            self._log.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class RunResult:
+    contender: str
+    round: int
+    messages: int
+    seconds: float  # start of consumption to the last delete
+    received: int  # messages handed out by ReceiveMessage (> messages: some came twice)
+    deleted: int  # successful DeleteMessageBatch entries (a message received twice may count 2)
+    shutdown_seconds: float  # stop requested -> contender fully stopped
+    leftover: int  # messages still in the queue afterwards (visible + in flight)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a contender consumes: a fresh queue holding `messages` messages."""
+
+    endpoint: str
+    queue_name: str
+    queue_url: str
+    messages: int
+    concurrency: int
+    # Visible + in-flight messages left in the queue, asked through a client of the benchmark's
+    # own (not counted against either contender).
+    leftover: Callable[[], Awaitable[int]]
+
+
+@dataclass
+class Summary:
+    contender: str
+    rounds: int
+    median_rate: float
+    min_rate: float
+    max_rate: float
+    median_shutdown_seconds: float
+    max_shutdown_seconds: float
+    extra_deliveries: int
+    calls_per_1000: dict[str, float]
+    calls_per_1000_total: float
+
+
+def summarise(contender: str, runs: list[RunResult]) -> Summary:
+    rates = [r.rate for r in runs]
+    messages = sum(r.messages for r in runs)
+    calls: Counter[str] = Counter()
+    for run in runs:
+        calls.update(run.calls)
+    per_1000 = {op: 1000 * n / messages for op, n in sorted(calls.items())}
+    shutdowns = [r.shutdown_seconds for r in runs]
+    return Summary(
+        contender=contender,
+        rounds=len(runs),
+        median_rate=statistics.median(rates),
+        min_rate=min(rates),
+        max_rate=max(rates),
+        median_shutdown_seconds=statistics.median(shutdowns),
+        max_shutdown_seconds=max(shutdowns),
+        extra_deliveries=sum(max(r.received - r.messages, 0) for r in runs),
+        calls_per_1000=per_1000,
+        calls_per_1000_total=sum(per_1000.values()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The queue each run consumes
+
+
+def client_config(concurrency: int) -> AioConfig:
+    """The same client settings as poller.aws.Aws.client (timeouts, pool, retries)."""
+    return AioConfig(
+        connect_timeout=5,
+        read_timeout=45,
+        max_pool_connections=concurrency + 10,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+
+
+async def create_loaded_queue(admin: Any, name: str, messages: int) -> str:
+    """A fresh standard queue holding `messages` small messages, sent from one task."""
+    url: str = (await admin.create_queue(QueueName=name))["QueueUrl"]
+    for start in range(0, messages, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({"seq": start + i, "pad": "x" * 64})}
+            for i in range(min(10, messages - start))
+        ]
+        response = await admin.send_message_batch(QueueUrl=url, Entries=entries)
+        if response.get("Failed"):
+            raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
+    return url
+
+
+async def leftover(admin: Any, url: str) -> int:
+    attributes = (
+        await admin.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Contender 1: poller's Daemon
+
+
+def poller_config_text(endpoint: str, queue_name: str, concurrency: int, log_level: str) -> str:
+    config = {
+        "aws": {"region": REGION, "endpoint_url": endpoint},
+        "http": {"enabled": False},
+        "logging": {"level": log_level},
+        "functions": {"noop": {"handler": "noop_handler:handler", "code_uri": "benchmarks"}},
+        "mappings": [
+            {
+                "function": "noop",
+                "name": "bench",
+                "event_source_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}",
+                "batch_size": 10,
+                "maximum_batching_window_in_seconds": 0,
+                "scaling_config": {"maximum_concurrency": max(2, concurrency)},
+            }
+        ],
+    }
+    return json.dumps(config)  # JSON is YAML
+
+
+def _sample(metrics: Metrics, name: str, labels: dict[str, str]) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def poller_api_calls(metrics: Metrics) -> dict[str, int]:
+    """`poller_aws_api_calls_total` by operation, read from the daemon's registry."""
+    label_sets = [
+        sample.labels
+        for family in metrics.registry.collect()
+        if family.name == "poller_aws_api_calls"
+        for sample in family.samples
+        if sample.name == "poller_aws_api_calls_total"
+    ]
+    return {
+        labels["operation"]: int(_sample(metrics, "poller_aws_api_calls_total", labels))
+        for labels in label_sets
+        if labels["service"] == "sqs"
+    }
+
+
+async def wait_all_deleted(
+    deleted: Callable[[], float], messages: int, check: Callable[[], Awaitable[int]]
+) -> float:
+    """The time the deleted-messages counter was first seen at a value where the queue is empty.
+
+    The counter counts successful delete entries; a message moto handed out twice can be deleted
+    twice, so reaching `messages` is confirmed by asking the queue (outside the contender's
+    client, so the check is not counted as poller's API call).
+    """
+    checked = 0.0
+    while True:
+        # A Prometheus counter wakes no one: poll it (5 ms granularity on a multi-second run).
+        while (value := deleted()) < messages or value <= checked:  # noqa: ASYNC110
+            await anyio.sleep(0.005)
+        seen = time.perf_counter()
+        if await check() == 0:
+            return seen
+        checked = value
+
+
+async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
+    text = poller_config_text(
+        target.endpoint, target.queue_name, target.concurrency, opts.log_level
+    )
+    config = parse_config(text, os.environ)
+    labels = {"mapping": "bench", "function": "noop"}
+    metrics = Metrics()
+    stopped = anyio.Event()
+    started = time.perf_counter()
+    daemon = Daemon(config, REPO_ROOT, metrics=metrics)
+
+    async def run_daemon(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await daemon.run(task_status=task_status)
+        stopped.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(run_daemon)
+        with anyio.fail_after(opts.timeout):
+            finished = await wait_all_deleted(
+                lambda: _sample(metrics, "poller_deleted_events_total", labels),
+                target.messages,
+                target.leftover,
+            )
+        stop_requested = time.perf_counter()
+        daemon.stop()
+        with anyio.move_on_after(opts.shutdown_limit):
+            await stopped.wait()
+        shutdown = time.perf_counter() - stop_requested
+        if not stopped.is_set():
+            print(
+                f"  !! poller did not stop within {opts.shutdown_limit:.0f} s of stop(); "
+                "cancelling it",
+                file=sys.stderr,
+            )
+            tg.cancel_scope.cancel()
+    return RunResult(
+        contender="poller",
+        round=0,
+        messages=target.messages,
+        seconds=finished - started,
+        received=int(_sample(metrics, "poller_polled_events_total", labels)),
+        deleted=int(_sample(metrics, "poller_deleted_events_total", labels)),
+        shutdown_seconds=shutdown,
+        leftover=0,
+        calls=poller_api_calls(metrics),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Contender 2: a minimal hand-written loop
+
+
+@dataclass
+class RawState:
+    target: int
+    received: int = 0
+    deleted: int = 0
+    deleted_ids: set[str] = field(default_factory=set)
+    finished: float = 0.0
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+async def raw_worker(client: Any, url: str, state: RawState) -> None:
+    """receive (long poll) -> handler -> delete_message_batch, until the target is deleted."""
+    while True:
+        response = await client.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=LONG_POLL,
+            **RECEIVE_ATTRIBUTES,
+        )
+        received = response.get("Messages", [])
+        if not received:
+            continue
+        state.received += len(received)
+        noop_handler.handler({"Records": received}, None)
+        result = await client.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)
+            ],
+        )
+        successful = result.get("Successful", [])
+        state.deleted += len(successful)
+        state.deleted_ids.update(received[int(entry["Id"])]["MessageId"] for entry in successful)
+        if len(state.deleted_ids) >= state.target and not state.done.is_set():
+            state.finished = time.perf_counter()
+            state.done.set()
+
+
+async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
+    """`concurrency` workers on one client; done when every distinct message is deleted."""
+    calls: Counter[str] = Counter()
+    state = RawState(target.messages)
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    started = time.perf_counter()
+    session = aioboto3.Session(region_name=REGION)
+    async with session.client(
+        "sqs", endpoint_url=target.endpoint, config=client_config(target.concurrency)
+    ) as client:
+        client.meta.events.register("before-call", count)
+        async with anyio.create_task_group() as tg:
+            for _ in range(target.concurrency):
+                tg.start_soon(raw_worker, client, target.queue_url, state)
+            with anyio.fail_after(opts.timeout):
+                await state.done.wait()
+            stop_requested = time.perf_counter()
+            tg.cancel_scope.cancel()
+    shutdown = time.perf_counter() - stop_requested
+    return RunResult(
+        contender="raw",
+        round=0,
+        messages=target.messages,
+        seconds=state.finished - started,
+        received=state.received,
+        deleted=state.deleted,
+        shutdown_seconds=shutdown,
+        leftover=0,
+        calls=dict(calls),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounds
+
+Runner = Callable[[Target, argparse.Namespace], Awaitable[RunResult]]
+RUNNERS: dict[str, Runner] = {"poller": run_poller, "raw": run_raw}
+
+
+async def one_run(
+    admin: Any, endpoint: str, contender: str, messages: int, opts: argparse.Namespace
+) -> RunResult:
+    name = f"bench-{contender}-{uuid.uuid4().hex[:12]}"
+    loaded = time.perf_counter()
+    url = await create_loaded_queue(admin, name, messages)
+    load_seconds = time.perf_counter() - loaded
+
+    async def check() -> int:
+        return await leftover(admin, url)
+
+    target = Target(endpoint, name, url, messages, opts.concurrency, check)
+    result = await RUNNERS[contender](target, opts)
+    result.leftover = await check()
+    await admin.delete_queue(QueueUrl=url)
+    result.calls = dict(sorted(result.calls.items()))
+    print(
+        f"  {contender:<6} {messages} msgs in {result.seconds:6.2f} s = {result.rate:6.1f} msg/s"
+        f" | received {result.received}, deleted {result.deleted}, left {result.leftover}"
+        f" | shutdown {result.shutdown_seconds:.3f} s | preload {load_seconds:.1f} s"
+        f" | calls {result.calls}",
+        file=sys.stderr,
+    )
+    return result
+
+
+async def benchmark(endpoint: str, opts: argparse.Namespace) -> list[RunResult]:
+    session = aioboto3.Session(region_name=REGION)
+    runs: list[RunResult] = []
+    async with session.client("sqs", endpoint_url=endpoint, config=client_config(1)) as admin:
+        if opts.warmup:
+            print(f"warm-up ({WARMUP_MESSAGES} messages each, not reported)", file=sys.stderr)
+            for contender in CONTENDERS:
+                await one_run(admin, endpoint, contender, WARMUP_MESSAGES, opts)
+        for round_no in range(1, opts.rounds + 1):
+            print(f"round {round_no}/{opts.rounds}", file=sys.stderr)
+            order = CONTENDERS if round_no % 2 else CONTENDERS[::-1]
+            for contender in order:
+                result = await one_run(admin, endpoint, contender, opts.messages, opts)
+                result.round = round_no
+                runs.append(result)
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def report_table(summaries: dict[str, Summary], opts: argparse.Namespace) -> str:
+    operations = sorted({op for s in summaries.values() for op in s.calls_per_1000})
+    lines = [
+        f"{opts.messages} messages per run, concurrency {opts.concurrency}, {opts.rounds} rounds"
+        " (alternating order), no-op handler, batch size 10, long poll 20 s",
+        "",
+        "throughput (msgs/s, start of consumption to last delete)",
+        f"  {'contender':<10}{'median':>9}{'min':>9}{'max':>9}"
+        f"{'shutdown med/max (s)':>24}{'extra deliveries':>18}",
+    ]
+    lines.extend(
+        f"  {s.contender:<10}{s.median_rate:>9.1f}{s.min_rate:>9.1f}{s.max_rate:>9.1f}"
+        f"{f'{s.median_shutdown_seconds:.3f} / {s.max_shutdown_seconds:.3f}':>24}"
+        f"{s.extra_deliveries:>18}"
+        for s in summaries.values()
+    )
+    width = max([len(op) for op in operations] + [len("total")])
+    lines += ["", "SQS API calls per 1,000 messages (all rounds)"]
+    lines.append(f"  {'operation':<{width}}" + "".join(f"{c:>10}" for c in summaries))
+    for op in [*operations, "total"]:
+        cells = "".join(
+            f"{(s.calls_per_1000_total if op == 'total' else s.calls_per_1000.get(op, 0.0)):>10.1f}"
+            for s in summaries.values()
+        )
+        lines.append(f"  {op:<{width}}{cells}")
+    ratio = summaries["poller"].median_rate / summaries["raw"].median_rate
+    lines += ["", f"ratio poller/raw of median msgs/s: {ratio:.3f}"]
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, str]:
+    versions = {pkg: metadata.version(pkg) for pkg in ("moto", "aioboto3", "botocore", "anyio")}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": str(os.cpu_count()),
+        **versions,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per contender (3)")
+    parser.add_argument("--messages", type=int, default=600, help="messages per run (600)")
+    parser.add_argument("--concurrency", type=int, default=5, help="pollers / raw workers (5)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument(
+        "--no-warmup", dest="warmup", action="store_false", help="skip the unreported warm-up"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="poller's log level (warning: no per-batch log lines)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="give up on a run after this many seconds"
+    )
+    parser.add_argument(
+        "--shutdown-limit",
+        type=float,
+        default=60.0,
+        help="seconds poller may take to stop before it is cancelled and reported",
+    )
+    opts = parser.parse_args(argv)
+    if opts.rounds < 1 or opts.messages < 1 or opts.concurrency < 1:
+        parser.error("--rounds, --messages and --concurrency must be at least 1")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    command = shlex.join([sys.executable, *sys.argv])
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # moto's dummy credentials
+        AWS_DEFAULT_REGION=REGION,
+    )
+    for var in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+        os.environ.pop(var, None)
+    configure(opts.log_level, "console")
+    if opts.concurrency < 2:
+        print("note: poller's maximum_concurrency is at least 2; it runs with 2", file=sys.stderr)
+    moto = MotoServer()
+    wall = time.perf_counter()
+    timed_out = False
+    runs: list[RunResult] = []
+    try:
+        moto.start()
+        print(f"moto_server pid {moto.pid} at {moto.url}", file=sys.stderr)
+        runs = anyio.run(benchmark, moto.url, opts)
+    except* TimeoutError:
+        timed_out = True
+    finally:
+        moto.stop()
+    if timed_out:
+        print(
+            f"error: a run did not delete all its messages within --timeout {opts.timeout:g} s",
+            file=sys.stderr,
+        )
+        return 1
+    wall_seconds = time.perf_counter() - wall
+    summaries = {c: summarise(c, [r for r in runs if r.contender == c]) for c in CONTENDERS}
+    if opts.json:
+        document = {
+            "command": command,
+            "environment": environment(),
+            "parameters": {k: v for k, v in vars(opts).items() if k != "json"},
+            "summaries": {c: asdict(s) for c, s in summaries.items()},
+            "ratio_poller_raw": summaries["poller"].median_rate / summaries["raw"].median_rate,
+            "runs": [{**asdict(r), "rate": r.rate} for r in runs],
+            "wall_seconds": wall_seconds,
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        env = ", ".join(f"{k} {v}" for k, v in environment().items())
+        print(f"command: {command}")
+        print(f"environment: {env}")
+        print(report_table(summaries, opts))
+        print(f"wall time: {wall_seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Fixtures for the integration suite; the helpers live in sqs_support.py."""
+
+from sqs_support import _credentials, _fresh_state, anyio_backend, endpoint, sqs
+
+__all__ = ["_credentials", "_fresh_state", "anyio_backend", "endpoint", "sqs"]

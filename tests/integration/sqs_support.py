@@ -1,0 +1,192 @@
+"""A real AWS-compatible server over HTTP for every integration test, and a daemon runner.
+
+The server is moto's (ThreadedMotoServer on 127.0.0.1, a free port), wiped between tests; set
+POLLER_TEST_ENDPOINT to run the suite against another server (LocalStack, say) instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import textwrap
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import boto3
+import itest_handlers
+import pytest
+
+from poller.daemon import Daemon
+from poller.loader import parse_config
+from poller.telemetry.metrics import Metrics
+
+HERE = Path(__file__).parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _credentials() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    external = os.environ.get("POLLER_TEST_ENDPOINT")
+    if external:
+        yield external
+        return
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(request: pytest.FixtureRequest) -> None:
+    itest_handlers.reset()
+    if "endpoint" in request.fixturenames and not os.environ.get("POLLER_TEST_ENDPOINT"):
+        url = request.getfixturevalue("endpoint")
+        request_ = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request_, timeout=10) as response:
+            assert response.status == 200
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def sqs(endpoint: str) -> Any:
+    return boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
+
+
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def make_queue(
+    sqs: Any, name: str, visibility: int = 30, dlq: str | None = None, max_receive: int = 2
+) -> str:
+    """Create a queue (and its DLQ); returns the queue URL."""
+    attributes = {"VisibilityTimeout": str(visibility)}
+    fifo = name.endswith(".fifo")
+    if fifo:
+        attributes["FifoQueue"] = "true"
+    if dlq:
+        sqs.create_queue(QueueName=dlq, Attributes={"FifoQueue": "true"} if fifo else {})
+        attributes["RedrivePolicy"] = (
+            f'{{"deadLetterTargetArn": "{queue_arn(dlq)}", "maxReceiveCount": "{max_receive}"}}'
+        )
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
+def send(sqs: Any, url: str, bodies: list[str], **extra: Any) -> list[str]:
+    """Send bodies in batches of 10 from one caller; returns the message ids in order."""
+    ids: list[str] = []
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": body, **extra}
+            for i, body in enumerate(bodies[start : start + 10])
+        ]
+        response = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        assert not response.get("Failed"), response
+        by_id = {e["Id"]: e["MessageId"] for e in response["Successful"]}
+        ids.extend(by_id[str(i)] for i in range(len(entries)))
+    return ids
+
+
+def depth(sqs: Any, url: str) -> int:
+    """Visible plus in-flight messages."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def config_yaml(
+    endpoint: str,
+    queue: str,
+    handler: str = "itest_handlers:handler",
+    timeout: int = 3,
+    extra_mapping: str = "",
+    shutdown_timeout: float = 10,
+) -> str:
+    return textwrap.dedent(f"""\
+        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
+        http: {{listen: "127.0.0.1:0"}}
+        shutdown_timeout: {shutdown_timeout}
+        functions:
+          fn:
+            handler: "{handler}"
+            timeout: {timeout}
+            code_uri: "{HERE}"
+        mappings:
+          - function: fn
+            event_source_arn: "{queue_arn(queue)}"
+        """) + textwrap.indent(textwrap.dedent(extra_mapping), "    ")
+
+
+@asynccontextmanager
+async def running(config_text: str) -> AsyncIterator[Daemon]:
+    """Run a daemon for the body of the block, then shut it down gracefully."""
+    daemon = Daemon(parse_config(config_text, os.environ), HERE, metrics=Metrics())
+    async with anyio.create_task_group() as tg:
+        await tg.start(daemon.run)
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
+
+
+def metric(daemon: Daemon, name: str, **labels: str) -> float:
+    value = daemon.metrics.registry.get_sample_value(name, labels or None)
+    return value or 0.0
+
+
+async def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.1) -> None:
+    """Poll until predicate() is true; fail the test with a clear message at the timeout."""
+    with anyio.move_on_after(timeout):
+        while not predicate():
+            await anyio.sleep(interval)
+        return
+    raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def http_get(port: int | None, path: str) -> tuple[int, str]:
+    """GET from the daemon's operations server; returns (status, body)."""
+    import urllib.error
+
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return int(r.status), r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    return await anyio.to_thread.run_sync(get)

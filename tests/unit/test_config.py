@@ -1,0 +1,927 @@
+"""Configuration: loader (YAML, ${ENV}, error paths), config models and AWS's mapping rules (§1)."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from poller import rules
+from poller.config import FunctionConfig, HttpConfig, PollerConfig
+from poller.errors import ConfigError
+from poller.loader import load_config, parse_config
+
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:orders"
+FIFO_QUEUE = "arn:aws:sqs:us-east-1:123456789012:orders.fifo"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "poller.example.yaml"
+
+
+def config_text(mapping: str, functions: str = "fn: {handler: 'app:handler'}") -> str:
+    """A config with one function section and one mapping given as a YAML flow mapping."""
+    return f"functions:\n  {functions}\nmappings:\n  - {mapping}\n"
+
+
+def issues_of(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, environ or {})
+    assert str(info.value) == "\n".join(info.value.issues)
+    return info.value.issues
+
+
+# --- names: snake_case and PascalCase ----------------------------------------------------------
+
+SNAKE = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - function: fn
+    event_source_arn: {QUEUE}
+    enabled: false
+    batch_size: 100
+    maximum_batching_window_in_seconds: 5
+    function_response_types: [ReportBatchItemFailures]
+    scaling_config: {{maximum_concurrency: 20}}
+"""
+PASCAL = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - FunctionName: fn
+    EventSourceArn: {QUEUE}
+    Enabled: false
+    BatchSize: 100
+    MaximumBatchingWindowInSeconds: 5
+    FunctionResponseTypes: [ReportBatchItemFailures]
+    ScalingConfig: {{MaximumConcurrency: 20}}
+"""
+MIXED = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - FunctionName: fn
+    event_source_arn: {QUEUE}
+    Enabled: false
+    batch_size: 100
+    MaximumBatchingWindowInSeconds: 5
+    function_response_types: [ReportBatchItemFailures]
+    ScalingConfig: {{maximum_concurrency: 20}}
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(SNAKE, id="snake_case"),
+        pytest.param(PASCAL, id="PascalCase"),
+        pytest.param(MIXED, id="mixed"),
+    ],
+)
+def test_mapping_field_spellings(text: str) -> None:
+    mapping = parse_config(text, {}).mappings[0]
+    assert mapping.function == "fn"
+    assert mapping.event_source_arn == QUEUE
+    assert mapping.enabled is False
+    assert mapping.batch_size == 100
+    assert mapping.maximum_batching_window_in_seconds == 5
+    assert mapping.function_response_types == ["ReportBatchItemFailures"]
+    assert mapping.report_batch_item_failures is True
+    assert mapping.scaling_config.maximum_concurrency == 20
+
+
+# --- defaults -----------------------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    config = parse_config(config_text(f"{{function: fn, event_source_arn: '{QUEUE}'}}"), {})
+    assert config.aws.region == "us-east-1"
+    assert config.aws.endpoint_url is None
+    assert config.aws.profile is None
+    assert config.embedded.enabled is False
+    assert config.embedded.queues == []
+    assert config.http.enabled is True
+    assert config.http.listen == "127.0.0.1:9102"
+    assert (config.http.host, config.http.port) == ("127.0.0.1", 9102)
+    assert config.logging.level == "info"
+    assert config.logging.format == "auto"
+    assert config.shutdown_timeout == 30.0
+    function = config.functions["fn"]
+    assert function.timeout == 3
+    assert function.memory_size == 128
+    assert function.environment == {}
+    assert function.code_uri is None
+    assert function.max_threads == 64
+    mapping = config.mappings[0]
+    assert mapping.enabled is True
+    assert mapping.batch_size == 10
+    assert mapping.maximum_batching_window_in_seconds == 0
+    assert mapping.function_response_types == []
+    assert mapping.report_batch_item_failures is False
+    assert mapping.scaling_config.maximum_concurrency is None
+    assert mapping.name is None
+    assert mapping.uuid is None
+    assert mapping.visibility_heartbeat is False
+    assert mapping.display_name == "fn-orders"
+    assert mapping.mapping_uuid == str(uuid.uuid5(uuid.NAMESPACE_URL, f"fn|{QUEUE}"))
+
+
+def test_no_mappings_is_valid() -> None:
+    config = parse_config("functions: {fn: {handler: 'app:handler'}}", {})
+    assert config.mappings == []
+
+
+def test_mapping_uuid_is_stable_and_overridable() -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{QUEUE}'}}")
+    first = parse_config(text, {}).mappings[0].mapping_uuid
+    assert parse_config(text, {}).mappings[0].mapping_uuid == first
+    uuid.UUID(first)
+    named = config_text(f"{{function: fn, event_source_arn: '{QUEUE}', uuid: u-1, name: n}}")
+    mapping = parse_config(named, {}).mappings[0]
+    assert (mapping.mapping_uuid, mapping.display_name) == ("u-1", "n")
+
+
+def test_empty_scaling_config_removes_maximum_concurrency() -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{QUEUE}', ScalingConfig: {{}}}}")
+    assert parse_config(text, {}).mappings[0].scaling_config.maximum_concurrency is None
+
+
+# --- ${ENV} interpolation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "environ", "expected"),
+    [
+        pytest.param("${QUEUE}", {"QUEUE": QUEUE}, QUEUE, id="set"),
+        pytest.param("${QUEUE:-" + QUEUE + "}", {}, QUEUE, id="default-used"),
+        pytest.param("${QUEUE:-arn:x}", {"QUEUE": QUEUE}, QUEUE, id="default-ignored"),
+        pytest.param(
+            "arn:aws:sqs:${REGION}:${ACCOUNT}:orders",
+            {"REGION": "us-east-1", "ACCOUNT": "123456789012"},
+            QUEUE,
+            id="several-in-one-string",
+        ),
+        pytest.param(
+            "arn:aws:sqs:${REGION:-us-east-1}:123456789012:${NAME:-orders}",
+            {},
+            QUEUE,
+            id="several-defaults",
+        ),
+    ],
+)
+def test_interpolation_in_arn(value: str, environ: dict[str, str], expected: str) -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{value}'}}")
+    assert parse_config(text, environ).mappings[0].event_source_arn == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "environ", "expected"),
+    [
+        pytest.param("$$", {}, "$", id="dollar-dollar"),
+        pytest.param("price: $$5", {}, "price: $5", id="escaped-in-text"),
+        pytest.param("$${NOT_A_VAR}", {}, "${NOT_A_VAR}", id="escaped-braces-not-interpolated"),
+        pytest.param("$$${X}", {"X": "y"}, "$y", id="escape-then-variable"),
+        pytest.param("$HOME", {"HOME": "/root"}, "$HOME", id="bare-dollar-untouched"),
+        pytest.param("${X:-}", {}, "", id="empty-default"),
+        pytest.param("${X:-a b c}", {}, "a b c", id="default-with-spaces"),
+        pytest.param("${X}", {"X": ""}, "", id="set-empty"),
+        pytest.param("a${X}b", {"X": "-"}, "a-b", id="embedded"),
+    ],
+)
+def test_interpolation_in_strings(value: str, environ: dict[str, str], expected: str) -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{QUEUE}'}}",
+        functions=f"fn: {{handler: 'app:handler', environment: {{V: '{value}'}}}}",
+    )
+    assert parse_config(text, environ).functions["fn"].environment["V"] == expected
+
+
+def test_interpolation_default_used_when_set_but_empty() -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{QUEUE}'}}",
+        functions="fn: {handler: 'app:handler', environment: {V: '${X:-fallback}'}}",
+    )
+    assert parse_config(text, {"X": ""}).functions["fn"].environment["V"] == "fallback"
+
+
+def test_interpolated_numbers_are_converted() -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: '${{BS}}', "
+        "MaximumBatchingWindowInSeconds: '${WINDOW:-2}'}"
+    )
+    mapping = parse_config(text, {"BS": "50"}).mappings[0]
+    assert (mapping.batch_size, mapping.maximum_batching_window_in_seconds) == (50, 2)
+
+
+def test_interpolation_does_not_touch_keys_or_non_strings() -> None:
+    text = "functions:\n  fn: {handler: 'app:handler', timeout: 5, environment: {'${K}': v}}\n"
+    function = parse_config(text, {"K": "other"}).functions["fn"]
+    assert function.environment == {"${K}": "v"}
+    assert function.timeout == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            config_text("{function: fn, event_source_arn: '${QUEUE_ARN}'}"),
+            ["mappings[0].event_source_arn: environment variable QUEUE_ARN is not set"],
+            id="snake-path",
+        ),
+        pytest.param(
+            config_text("{FunctionName: fn, EventSourceArn: '${QUEUE_ARN}'}"),
+            ["mappings[0].EventSourceArn: environment variable QUEUE_ARN is not set"],
+            id="pascal-path",
+        ),
+        pytest.param(
+            config_text(
+                "{function: '${FN}', event_source_arn: '${QUEUE_ARN}'}",
+                functions="fn: {handler: 'app:handler', environment: {A: '${SECRET}'}}",
+            ),
+            [
+                "functions.fn.environment.A: environment variable SECRET is not set",
+                "mappings[0].function: environment variable FN is not set",
+                "mappings[0].event_source_arn: environment variable QUEUE_ARN is not set",
+            ],
+            id="every-missing-variable-listed",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'app:handler'}}\nembedded:\n  queues:\n"
+            "    - {name: a}\n    - {name: '${Q2}'}\n",
+            ["embedded.queues[1].name: environment variable Q2 is not set"],
+            id="list-index-in-path",
+        ),
+    ],
+)
+def test_missing_environment_variable(text: str, expected: list[str]) -> None:
+    assert issues_of(text) == expected
+
+
+# --- validation errors with their paths -------------------------------------------------------
+
+RANGE = "Value '{v}' failed to satisfy constraint: Member must have value {bound}"
+
+
+def rng(path: str, value: object, bound: str) -> str:
+    return f"{path}: " + RANGE.format(v=value, bound=bound)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: 0}}",
+            [rng("mappings[0].batch_size", 0, "greater than or equal to 1")],
+            id="batch-size-0-snake",
+        ),
+        pytest.param(
+            f"{{FunctionName: fn, EventSourceArn: '{QUEUE}', BatchSize: 0}}",
+            [rng("mappings[0].BatchSize", 0, "greater than or equal to 1")],
+            id="batch-size-0-pascal",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: 10001, "
+            "maximum_batching_window_in_seconds: 1}",
+            [rng("mappings[0].batch_size", 10001, "less than or equal to 10000")],
+            id="batch-size-10001",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', MaximumBatchingWindowInSeconds: -1}}",
+            [rng("mappings[0].MaximumBatchingWindowInSeconds", -1, "greater than or equal to 0")],
+            id="window-negative",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', "
+            "maximum_batching_window_in_seconds: 301}",
+            [
+                rng(
+                    "mappings[0].maximum_batching_window_in_seconds",
+                    301,
+                    "less than or equal to 300",
+                )
+            ],
+            id="window-301",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', "
+            "ScalingConfig: {MaximumConcurrency: 1}}",
+            [
+                rng(
+                    "mappings[0].ScalingConfig.MaximumConcurrency",
+                    1,
+                    "greater than or equal to 2",
+                )
+            ],
+            id="max-concurrency-1-pascal",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', "
+            "scaling_config: {maximum_concurrency: 1001}}",
+            [
+                rng(
+                    "mappings[0].scaling_config.maximum_concurrency",
+                    1001,
+                    "less than or equal to 1000",
+                )
+            ],
+            id="max-concurrency-1001-snake",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', bogus: 1}}",
+            ["mappings[0].bogus: unknown field"],
+            id="unknown-field",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', FunctionNam: fn}}",
+            ["mappings[0].FunctionNam: unknown field"],
+            id="unknown-field-typo",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: abc}}",
+            [
+                "mappings[0].batch_size: Input should be a valid integer, unable to parse "
+                "string as an integer"
+            ],
+            id="wrong-type-string",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', BatchSize: 1.5}}",
+            ["mappings[0].BatchSize: Input should be a valid integer, got a number with a "
+             "fractional part"],
+            id="wrong-type-float",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', enabled: maybe}}",
+            ["mappings[0].enabled: Input should be a valid boolean, unable to interpret input"],
+            id="wrong-type-bool",
+        ),
+        pytest.param(
+            f"{{function: 123, event_source_arn: '{QUEUE}'}}",
+            ["mappings[0].function: Input should be a valid string"],
+            id="wrong-type-function-snake",
+        ),
+        pytest.param(
+            f"{{FunctionName: 123, event_source_arn: '{QUEUE}'}}",
+            ["mappings[0].FunctionName: Input should be a valid string"],
+            id="wrong-type-function-pascal",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', function_response_types: [Foo]}}",
+            ["mappings[0].function_response_types[0]: Input should be 'ReportBatchItemFailures'"],
+            id="function-response-type-unknown",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', FunctionResponseTypes: "
+            "[ReportBatchItemFailures, ReportBatchItemFailures]}",
+            ["mappings[0].FunctionResponseTypes: List should have at most 1 item after "
+             "validation, not 2"],
+            id="function-response-types-two",
+        ),
+        pytest.param(
+            "{function: fn}",
+            ["mappings[0].EventSourceArn: Field required"],
+            id="missing-event-source-arn",
+        ),
+        pytest.param(
+            f"{{event_source_arn: '{QUEUE}'}}",
+            ["mappings[0].FunctionName: Field required"],
+            id="missing-function",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: 0, "
+            "maximum_batching_window_in_seconds: 301, x: 1}",
+            [
+                rng("mappings[0].batch_size", 0, "greater than or equal to 1"),
+                rng(
+                    "mappings[0].maximum_batching_window_in_seconds",
+                    301,
+                    "less than or equal to 300",
+                ),
+                "mappings[0].x: unknown field",
+            ],
+            id="every-error-listed",
+        ),
+    ],
+)  # fmt: skip
+def test_mapping_validation_errors(mapping: str, expected: list[str]) -> None:
+    assert issues_of(config_text(mapping)) == expected
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "window"),
+    [
+        pytest.param(1, 0, id="batch-1"),
+        pytest.param(10, 0, id="batch-10-window-0"),
+        pytest.param(11, 1, id="batch-11-window-1"),
+        pytest.param(10000, 300, id="batch-10000-window-300"),
+        pytest.param(10, 300, id="window-300"),
+    ],
+)
+def test_valid_ranges(batch_size: int, window: int) -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: {batch_size}, "
+        f"maximum_batching_window_in_seconds: {window}}}"
+    )
+    mapping = parse_config(text, {}).mappings[0]
+    assert (mapping.batch_size, mapping.maximum_batching_window_in_seconds) == (batch_size, window)
+
+
+@pytest.mark.parametrize(
+    "maximum",
+    [pytest.param(2, id="2"), pytest.param(1000, id="1000")],
+)
+def test_maximum_concurrency_bounds_accepted(maximum: int) -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{QUEUE}', "
+        f"ScalingConfig: {{MaximumConcurrency: {maximum}}}}}"
+    )
+    assert parse_config(text, {}).mappings[0].scaling_config.maximum_concurrency == maximum
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="config.SqsMappingConfig accepts a YAML boolean for BatchSize (pydantic lax mode "
+    "turns true into 1) instead of rejecting the wrong type",
+)
+def test_boolean_batch_size_is_rejected() -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: true}}")
+    with pytest.raises(ConfigError):
+        parse_config(text, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("", ["<config>: the top level must be a mapping of sections"], id="empty"),
+        pytest.param(
+            "- a\n- b\n", ["<config>: the top level must be a mapping of sections"], id="list"
+        ),
+        pytest.param("aws: {}\n", ["functions: Field required"], id="no-functions"),
+        pytest.param(
+            "functions: {}\n",
+            ["functions: Dictionary should have at least 1 item after validation, not 0"],
+            id="empty-functions",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: app}}\n",
+            [
+                "functions.fn.handler: Value error, must be 'module:function' (or Lambda's "
+                "'module.function')"
+            ],
+            id="bad-handler",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b', timeout: 901, memory_size: 127}}\n",
+            [
+                rng("functions.fn.timeout", 901, "less than or equal to 900"),
+                rng("functions.fn.memory_size", 127, "greater than or equal to 128"),
+            ],
+            id="function-ranges",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b'}}\nshutdown_timeout: 0\n",
+            [rng("shutdown_timeout", 0, "greater than 0.0")],
+            id="shutdown-timeout",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b'}}\nextra: 1\n",
+            ["extra: unknown field"],
+            id="unknown-section",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b'}}\naws: {regoin: eu-west-1}\n",
+            ["aws.regoin: unknown field"],
+            id="unknown-aws-field",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b', Timeout: 3}}\n",
+            ["functions.fn.Timeout: unknown field"],
+            id="function-fields-are-snake-only",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b'}}\nhttp: {listen: nope}\n",
+            ["http.listen: Value error, must be HOST:PORT, for example 127.0.0.1:9102"],
+            id="bad-listen",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b'}}\nlogging: {level: loud}\n",
+            ["logging.level: Input should be 'debug', 'info', 'warning' or 'error'"],
+            id="bad-log-level",
+        ),
+    ],
+)
+def test_file_level_errors(text: str, expected: list[str]) -> None:
+    assert issues_of(text) == expected
+
+
+def test_invalid_yaml_names_source() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("a: [", {}, source="my.yaml")
+    assert len(info.value.issues) == 1
+    assert info.value.issues[0].startswith("my.yaml: invalid YAML: ")
+
+
+# --- AWS's cross-field rules (rules.py) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{FIFO_QUEUE}', batch_size: 11}}",
+            [f"mappings[0].batch_size: {rules.FIFO_BATCH_SIZE}"],
+            id="fifo-batch-11",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{FIFO_QUEUE}', "
+            "maximum_batching_window_in_seconds: 1}",
+            [f"mappings[0].maximum_batching_window_in_seconds: {rules.FIFO_WINDOW}"],
+            id="fifo-window-1",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{FIFO_QUEUE}', batch_size: 20, "
+            "maximum_batching_window_in_seconds: 5}",
+            [
+                f"mappings[0].batch_size: {rules.FIFO_BATCH_SIZE}",
+                f"mappings[0].maximum_batching_window_in_seconds: {rules.FIFO_WINDOW}",
+            ],
+            id="fifo-both",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: 11}}",
+            [f"mappings[0].maximum_batching_window_in_seconds: {rules.WINDOW_REQUIRED}"],
+            id="standard-batch-11-window-0",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: 10000, "
+            "maximum_batching_window_in_seconds: 0}",
+            [f"mappings[0].maximum_batching_window_in_seconds: {rules.WINDOW_REQUIRED}"],
+            id="standard-batch-10000-window-0",
+        ),
+        pytest.param(
+            f"{{function: nope, event_source_arn: '{QUEUE}'}}",
+            ["mappings[0].function: no function named 'nope' (defined: fn)"],
+            id="unknown-function",
+        ),
+        pytest.param(
+            "{function: fn, event_source_arn: 'arn:aws:kinesis:us-east-1:123456789012:stream/s'}",
+            [
+                "mappings[0].event_source_arn: unsupported event source service 'kinesis': "
+                "this version reads SQS queues"
+            ],
+            id="kinesis-arn",
+        ),
+        pytest.param(
+            "{function: fn, event_source_arn: "
+            "'arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2024-01-01T00:00:00.000', "
+            "name: m}",
+            [
+                "mappings[0].event_source_arn: unsupported event source service 'dynamodb': "
+                "this version reads SQS queues"
+            ],
+            id="dynamodb-arn",
+        ),
+        pytest.param(
+            f"{{function: nope, event_source_arn: '{FIFO_QUEUE}', batch_size: 11}}",
+            [
+                "mappings[0].function: no function named 'nope' (defined: fn)",
+                f"mappings[0].batch_size: {rules.FIFO_BATCH_SIZE}",
+            ],
+            id="every-rule-listed",
+        ),
+    ],
+)
+def test_rules(mapping: str, expected: list[str]) -> None:
+    assert issues_of(config_text(mapping)) == expected
+
+
+def test_unknown_function_lists_defined_functions() -> None:
+    text = config_text(
+        f"{{function: nope, event_source_arn: '{QUEUE}'}}",
+        functions="b: {handler: 'app:b'}\n  a: {handler: 'app:a'}",
+    )
+    assert issues_of(text) == ["mappings[0].function: no function named 'nope' (defined: a, b)"]
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        pytest.param("nonsense", "not an ARN: 'nonsense'", id="not-an-arn"),
+        pytest.param(
+            "arn:aws:sqs:us-east-1:123456789012:",
+            "not an ARN: 'arn:aws:sqs:us-east-1:123456789012:'",
+            id="empty-resource",
+        ),
+    ],
+)
+def test_malformed_arn_with_name_is_reported(arn: str, expected: str) -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{arn}', name: m}}")
+    assert issues_of(text) == [f"mappings[0].event_source_arn: {expected}"]
+
+
+def test_malformed_arn_without_name_is_reported() -> None:
+    text = config_text("{function: fn, event_source_arn: nonsense}")
+    assert issues_of(text) == ["mappings[0].event_source_arn: not an ARN: 'nonsense'"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="rules.py builds rule paths in snake_case (e.g. f'{path}.batch_size'), so a config "
+    "written in PascalCase gets errors naming fields the user did not write",
+)
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        pytest.param(
+            f"{{FunctionName: fn, EventSourceArn: '{FIFO_QUEUE}', BatchSize: 11}}",
+            [f"mappings[0].BatchSize: {rules.FIFO_BATCH_SIZE}"],
+            id="fifo-batch-size",
+        ),
+        pytest.param(
+            f"{{FunctionName: fn, EventSourceArn: '{QUEUE}', BatchSize: 11, "
+            "MaximumBatchingWindowInSeconds: 0}",
+            [f"mappings[0].MaximumBatchingWindowInSeconds: {rules.WINDOW_REQUIRED}"],
+            id="window-required",
+        ),
+        pytest.param(
+            f"{{FunctionName: nope, EventSourceArn: '{QUEUE}'}}",
+            ["mappings[0].FunctionName: no function named 'nope' (defined: fn)"],
+            id="unknown-function",
+        ),
+        pytest.param(
+            "{FunctionName: fn, EventSourceArn: 'arn:aws:sns:us-east-1:123456789012:t'}",
+            [
+                "mappings[0].EventSourceArn: unsupported event source service 'sns': "
+                "this version reads SQS queues"
+            ],
+            id="non-sqs-arn",
+        ),
+    ],
+)
+def test_rule_paths_use_the_spelling_the_user_wrote(mapping: str, expected: list[str]) -> None:
+    assert issues_of(config_text(mapping)) == expected
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "window", "fifo", "expected"),
+    [
+        pytest.param(10, 0, True, [], id="fifo-10-ok"),
+        pytest.param(11, 0, True, [("m.batch_size", rules.FIFO_BATCH_SIZE)], id="fifo-11"),
+        pytest.param(
+            1, 1, True, [("m.maximum_batching_window_in_seconds", rules.FIFO_WINDOW)],
+            id="fifo-window",
+        ),
+        pytest.param(10, 0, False, [], id="standard-10-ok"),
+        pytest.param(
+            11, 0, False, [("m.maximum_batching_window_in_seconds", rules.WINDOW_REQUIRED)],
+            id="standard-11-no-window",
+        ),
+        pytest.param(11, 1, False, [], id="standard-11-window-1"),
+        pytest.param(10000, 300, False, [], id="standard-max"),
+    ],
+)  # fmt: skip
+def test_sqs_batching_issues(
+    batch_size: int, window: int, fifo: bool, expected: list[tuple[str, str]]
+) -> None:
+    assert list(rules.sqs_batching_issues("m", batch_size, window, fifo)) == expected
+
+
+def test_rule_messages_quote_aws() -> None:
+    assert rules.WINDOW_REQUIRED == (
+        "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
+        "greater than 10"
+    )
+    assert rules.FIFO_BATCH_SIZE == "Batch size for FIFO queues must be less than or equal to 10"
+    assert rules.FIFO_WINDOW == "Batching window is not supported for FIFO queues"
+
+
+def test_duplicate_mapping() -> None:
+    text = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - {{function: fn, event_source_arn: {QUEUE}, name: first}}
+  - {{FunctionName: fn, EventSourceArn: {QUEUE}, name: second}}
+"""
+    first_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fn|{QUEUE}"))
+    assert issues_of(text) == [
+        f'mappings[1]: An event source mapping with SQS arn (" {QUEUE} ") and function '
+        f'(" fn ") already exists. Please update or delete the existing mapping with UUID '
+        f"{first_uuid}"
+    ]
+
+
+def test_duplicate_mapping_names_existing_explicit_uuid() -> None:
+    text = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - {{function: fn, event_source_arn: {QUEUE}, uuid: abc, name: a}}
+  - {{function: fn, event_source_arn: {QUEUE}, name: b}}
+"""
+    assert issues_of(text)[0].endswith("Please update or delete the existing mapping with UUID abc")
+
+
+def test_same_queue_for_two_functions_is_not_a_duplicate() -> None:
+    text = f"""
+functions:
+  a: {{handler: "app:a"}}
+  b: {{handler: "app:b"}}
+mappings:
+  - {{function: a, event_source_arn: {QUEUE}}}
+  - {{function: b, event_source_arn: {QUEUE}}}
+"""
+    assert [m.display_name for m in parse_config(text, {}).mappings] == ["a-orders", "b-orders"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        pytest.param("name: x", "name: x", ["mappings[1].name: duplicate mapping name 'x'"],
+                     id="same-name"),
+        pytest.param("", "name: fn-orders",
+                     ["mappings[1].name: duplicate mapping name 'fn-orders'"],
+                     id="name-equals-derived-name"),
+        pytest.param("name: x", "name: y", [], id="different-names"),
+    ],
+)  # fmt: skip
+def test_duplicate_names(first: str, second: str, expected: list[str]) -> None:
+    other = "arn:aws:sqs:us-east-1:123456789012:other"
+    text = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - {{function: fn, event_source_arn: {QUEUE}, {first}}}
+  - {{function: fn, event_source_arn: {other}, {second}}}
+"""
+    if expected:
+        assert issues_of(text) == expected
+    else:
+        assert len(parse_config(text, {}).mappings) == 2
+
+
+@pytest.mark.parametrize(
+    ("a_env", "b_env", "expected"),
+    [
+        pytest.param(
+            "{TABLE: orders}",
+            "{TABLE: clicks}",
+            [
+                "functions.b.environment.TABLE: conflicts with functions.a.environment.TABLE: "
+                "in-process handlers share one environment"
+            ],
+            id="conflict",
+        ),
+        pytest.param("{TABLE: orders}", "{TABLE: orders}", [], id="same-value-ok"),
+        pytest.param("{A: '1'}", "{B: '2'}", [], id="different-keys-ok"),
+    ],
+)
+def test_environment_conflicts(a_env: str, b_env: str, expected: list[str]) -> None:
+    text = textwrap.dedent(
+        f"""
+        functions:
+          a: {{handler: "app:a", environment: {a_env}}}
+          b: {{handler: "app:b", environment: {b_env}}}
+        """
+    )
+    if expected:
+        assert issues_of(text) == expected
+    else:
+        assert set(parse_config(text, {}).functions) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("visibility", "timeout", "expected"),
+    [
+        pytest.param(30, 3, None, id="ok"),
+        pytest.param(30, 30, None, id="equal-ok"),
+        pytest.param(
+            30,
+            31,
+            "Queue visibility timeout: 30 seconds is less than Function timeout: 31 seconds",
+            id="function-longer",
+        ),
+        pytest.param(
+            0,
+            1,
+            "Queue visibility timeout: 0 seconds is less than Function timeout: 1 seconds",
+            id="zero-visibility",
+        ),
+    ],
+)
+def test_visibility_timeout_issue(visibility: int, timeout: int, expected: str | None) -> None:
+    assert rules.visibility_timeout_issue(visibility, timeout) == expected
+
+
+# --- model details ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        pytest.param("app:handler", ("app", "handler"), id="colon"),
+        pytest.param("pkg.mod:fn", ("pkg.mod", "fn"), id="colon-dotted-module"),
+        pytest.param("lambda_function.lambda_handler", ("lambda_function", "lambda_handler"),
+                     id="lambda-dot-form"),
+        pytest.param("pkg.mod.fn", ("pkg.mod", "fn"), id="lambda-dot-form-package"),
+    ],
+)  # fmt: skip
+def test_handler_forms(handler: str, expected: tuple[str, str]) -> None:
+    assert FunctionConfig(handler=handler).module_and_attr == expected
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        pytest.param("app", id="no-separator"),
+        pytest.param("app:", id="no-function"),
+        pytest.param(":fn", id="no-module"),
+        pytest.param("1app:fn", id="module-starts-with-digit"),
+        pytest.param("app:fn()", id="call"),
+        pytest.param("app/handler.fn", id="path"),
+    ],
+)
+def test_bad_handlers_rejected(handler: str) -> None:
+    text = f"functions: {{fn: {{handler: '{handler}'}}}}\n"
+    assert issues_of(text) == [
+        "functions.fn.handler: Value error, must be 'module:function' (or Lambda's "
+        "'module.function')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listen", "host", "port"),
+    [
+        pytest.param("127.0.0.1:9102", "127.0.0.1", 9102, id="ipv4"),
+        pytest.param("0.0.0.0:0", "0.0.0.0", 0, id="any-port-0"),
+        pytest.param("localhost:8080", "localhost", 8080, id="hostname"),
+        pytest.param("[::1]:9102", "::1", 9102, id="ipv6"),
+    ],
+)
+def test_http_listen(listen: str, host: str, port: int) -> None:
+    http = HttpConfig(listen=listen)
+    assert (http.host, http.port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    "listen",
+    [
+        pytest.param("localhost", id="no-port"),
+        pytest.param("localhost:99999", id="port-too-big"),
+        pytest.param(":9102", id="no-host"),
+        pytest.param("::1:9102", id="ipv6-without-brackets"),
+    ],
+)
+def test_http_listen_rejected(listen: str) -> None:
+    text = f"functions: {{fn: {{handler: 'a:b'}}}}\nhttp: {{listen: '{listen}'}}\n"
+    assert issues_of(text) == [
+        "http.listen: Value error, must be HOST:PORT, for example 127.0.0.1:9102"
+    ]
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config("functions: {fn: {handler: 'a:b'}}", {})
+    with pytest.raises(ValueError, match="frozen"):
+        config.shutdown_timeout = 1.0
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def test_load_config_reads_file(tmp_path: Path) -> None:
+    path = tmp_path / "poller.yaml"
+    path.write_text(config_text("{function: fn, event_source_arn: '${Q}'}"), encoding="utf-8")
+    config = load_config(path, {"Q": QUEUE})
+    assert isinstance(config, PollerConfig)
+    assert config.mappings[0].event_source_arn == QUEUE
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert info.value.issues == [f"{path}: cannot read: No such file or directory"]
+
+
+def test_load_config_invalid_yaml_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("a: [", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert info.value.issues[0].startswith(f"{path}: invalid YAML: ")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(EXAMPLE, id="poller.example.yaml"),
+        pytest.param(EXAMPLE.with_name("demo.yaml"), id="demo.yaml"),
+    ],
+)
+def test_shipped_config_loads(path: Path) -> None:
+    if not path.exists():
+        pytest.skip(f"{path} not written yet")
+    config = load_config(path, {})
+    assert config.functions
