@@ -87,12 +87,19 @@ def run(config: PollerConfig, base_dir: Path) -> int:
     try:
         forced = anyio.run(_serve, config, base_dir)
     except* StartupError as group:
-        failures.extend(group.exceptions)
+        failures.extend(_leaves(group))
     for exc in failures:
         print(f"poller: cannot start: {exc}", file=sys.stderr)
     if failures:
         return ExitCode.CONFIG
     return ExitCode.INTERRUPTED if forced else ExitCode.OK
+
+
+def _leaves(group: BaseExceptionGroup[StartupError]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 async def _serve(config: PollerConfig, base_dir: Path) -> bool:

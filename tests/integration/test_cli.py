@@ -1,0 +1,170 @@
+"""The `poller` command as users run it: exit codes, clear errors, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sqs_support import HERE, config_yaml, depth, make_queue, send, unique
+
+pytestmark = pytest.mark.integration
+
+
+def poller(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "poller", *args], capture_output=True, text=True,
+        timeout=timeout, check=False, env={**os.environ, "PYTHONPATH": str(HERE)},
+    )
+
+
+BASE = """\
+functions:
+  fn: {handler: "itest_handlers:handler", timeout: 3}
+mappings:
+  - function: fn
+    event_source_arn: arn:aws:sqs:us-east-1:123456789012:q
+"""
+BAD_CONFIGS = [
+    ("unknown-field", BASE + "    colour: blue\n", "mappings[0].colour: unknown field"),
+    ("wrong-type", BASE + "    batch_size: lots\n", "mappings[0].batch_size: Input should be a valid integer"),
+    ("out-of-range", BASE + "    BatchSize: 20000\n",
+     "mappings[0].BatchSize: Value '20000' failed to satisfy constraint: Member must have value less than or equal to 10000"),
+    ("window-required", BASE + "    batch_size: 50\n",
+     "mappings[0].maximum_batching_window_in_seconds: Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"),
+    ("missing-env", BASE.replace("timeout: 3", "timeout: '${NOPE_NOT_SET}'"),
+     "functions.fn.timeout: environment variable NOPE_NOT_SET is not set"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [b[1:] for b in BAD_CONFIGS],
+                         ids=[b[0] for b in BAD_CONFIGS])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_config_exits_2_naming_the_field(
+    tmp_path: Path, command: str, text: str, message: str
+) -> None:
+    path = tmp_path / "poller.yaml"
+    path.write_text(text)
+    result = poller(command, "-c", str(path))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_accepts_a_good_config(tmp_path: Path) -> None:
+    path = tmp_path / "poller.yaml"
+    path.write_text(BASE + f'    BatchSize: 10\n')
+    result = poller("validate", "-c", str(path))
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_handler_module_exits_2(tmp_path: Path, endpoint: str, sqs: Any) -> None:
+    queue = unique("nohandler")
+    make_queue(sqs, queue)
+    path = tmp_path / "poller.yaml"
+    path.write_text(config_yaml(endpoint, queue, handler="no_such_module:handler"))
+    result = poller("run", "-c", str(path))
+    assert result.returncode == 2
+    assert "Runtime.ImportModuleError: Unable to import module 'no_such_module'" in result.stderr
+    assert poller("validate", "-c", str(path)).returncode == 2
+
+
+def test_nonexistent_queue_exits_2_with_aws_message(tmp_path: Path, endpoint: str) -> None:
+    path = tmp_path / "poller.yaml"
+    path.write_text(config_yaml(endpoint, unique("missing")))
+    result = poller("run", "-c", str(path))
+    assert result.returncode == 2
+    assert "mappings[0].event_source_arn: Error occurred while ReceiveMessage. SQS Error Code: " \
+           "AWS.SimpleQueueService.NonExistentQueue" in result.stderr
+
+
+def test_function_timeout_over_visibility_timeout_exits_2(
+    tmp_path: Path, endpoint: str, sqs: Any
+) -> None:
+    queue = unique("vt")
+    make_queue(sqs, queue, visibility=5)
+    path = tmp_path / "poller.yaml"
+    path.write_text(config_yaml(endpoint, queue, timeout=10))
+    result = poller("run", "-c", str(path))
+    assert result.returncode == 2
+    assert "Queue visibility timeout: 5 seconds is less than Function timeout: 10 seconds" in result.stderr
+
+
+def _start(path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "poller", "run", "-c", str(path)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(HERE)},
+    )
+
+
+def _wait_file(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_unreachable_endpoint_is_retried_logged_and_counted(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "poller.yaml"
+    path.write_text(config_yaml(f"http://127.0.0.1:{port}", "q").replace(
+        'listen: "127.0.0.1:0"', 'listen: "127.0.0.1:0"}\nlogging: {format: json, level: info')
+        .replace('listen: "127.0.0.1:0"}}', 'listen: "127.0.0.1:0"}'))
+    proc = _start(path)
+    try:
+        time.sleep(12)
+        assert proc.poll() is None, "the daemon must keep retrying, not exit"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert out.count('"event": "source_error"') >= 2, out
+    assert '"error_code": "EndpointConnectionError"' in out
+
+
+SLOW_HANDLER = """\
+import pathlib, time
+def handler(event, context):
+    marker = pathlib.Path(__file__).with_name("started")
+    marker.write_text(str(len(event["Records"])))
+    time.sleep(2)
+    with open(pathlib.Path(__file__).with_name("finished"), "a") as f:
+        f.write("done\\n")
+"""
+
+
+def test_sigterm_during_slow_batch_finishes_deletes_and_exits_0(
+    tmp_path: Path, endpoint: str, sqs: Any
+) -> None:
+    queue = unique("sigterm")
+    url = make_queue(sqs, queue, visibility=30)
+    (tmp_path / "slow_handler.py").write_text(SLOW_HANDLER)
+    path = tmp_path / "poller.yaml"
+    text = config_yaml(endpoint, queue, handler="slow_handler:handler", shutdown_timeout=15)
+    path.write_text(text.replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"'))
+    proc = _start(path)
+    try:
+        send(sqs, url, ["slow"])
+        _wait_file(tmp_path / "started", timeout=30)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert elapsed < 15
+    assert (tmp_path / "finished").read_text() == "done\n"  # handled once, not cut short
+    assert depth(sqs, url) == 0  # deleted: it will not be redelivered
