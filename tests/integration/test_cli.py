@@ -6,13 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sqs_support import HERE, config_yaml, depth, make_queue, send, unique
 
 pytestmark = pytest.mark.integration
@@ -20,8 +18,12 @@ pytestmark = pytest.mark.integration
 
 def poller(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "poller", *args], capture_output=True, text=True,
-        timeout=timeout, check=False, env={**os.environ, "PYTHONPATH": str(HERE)},
+        [sys.executable, "-m", "poller", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
     )
 
 
@@ -34,18 +36,32 @@ mappings:
 """
 BAD_CONFIGS = [
     ("unknown-field", BASE + "    colour: blue\n", "mappings[0].colour: unknown field"),
-    ("wrong-type", BASE + "    batch_size: lots\n", "mappings[0].batch_size: Input should be a valid integer"),
-    ("out-of-range", BASE + "    BatchSize: 20000\n",
-     "mappings[0].BatchSize: Value '20000' failed to satisfy constraint: Member must have value less than or equal to 10000"),
-    ("window-required", BASE + "    batch_size: 50\n",
-     "mappings[0].maximum_batching_window_in_seconds: Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"),
-    ("missing-env", BASE.replace("timeout: 3", "timeout: '${NOPE_NOT_SET}'"),
-     "functions.fn.timeout: environment variable NOPE_NOT_SET is not set"),
+    (
+        "wrong-type",
+        BASE + "    batch_size: lots\n",
+        "mappings[0].batch_size: Input should be a valid integer",
+    ),
+    (
+        "out-of-range",
+        BASE + "    BatchSize: 20000\n",
+        "mappings[0].BatchSize: Value '20000' failed to satisfy constraint: Member must have value less than or equal to 10000",
+    ),
+    (
+        "window-required",
+        BASE + "    batch_size: 50\n",
+        "mappings[0].maximum_batching_window_in_seconds: Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10",
+    ),
+    (
+        "missing-env",
+        BASE.replace("timeout: 3", "timeout: '${NOPE_NOT_SET}'"),
+        "functions.fn.timeout: environment variable NOPE_NOT_SET is not set",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), [b[1:] for b in BAD_CONFIGS],
-                         ids=[b[0] for b in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    ("text", "message"), [b[1:] for b in BAD_CONFIGS], ids=[b[0] for b in BAD_CONFIGS]
+)
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_bad_config_exits_2_naming_the_field(
     tmp_path: Path, command: str, text: str, message: str
@@ -60,7 +76,7 @@ def test_bad_config_exits_2_naming_the_field(
 
 def test_validate_accepts_a_good_config(tmp_path: Path) -> None:
     path = tmp_path / "poller.yaml"
-    path.write_text(BASE + f'    BatchSize: 10\n')
+    path.write_text(BASE + "    BatchSize: 10\n")
     result = poller("validate", "-c", str(path))
     assert result.returncode == 0, result.stderr
 
@@ -81,8 +97,10 @@ def test_nonexistent_queue_exits_2_with_aws_message(tmp_path: Path, endpoint: st
     path.write_text(config_yaml(endpoint, unique("missing")))
     result = poller("run", "-c", str(path))
     assert result.returncode == 2
-    assert "mappings[0].event_source_arn: Error occurred while ReceiveMessage. SQS Error Code: " \
-           "AWS.SimpleQueueService.NonExistentQueue" in result.stderr
+    assert (
+        "mappings[0].event_source_arn: Error occurred while ReceiveMessage. SQS Error Code: "
+        "AWS.SimpleQueueService.NonExistentQueue" in result.stderr
+    )
 
 
 def test_function_timeout_over_visibility_timeout_exits_2(
@@ -94,13 +112,19 @@ def test_function_timeout_over_visibility_timeout_exits_2(
     path.write_text(config_yaml(endpoint, queue, timeout=10))
     result = poller("run", "-c", str(path))
     assert result.returncode == 2
-    assert "Queue visibility timeout: 5 seconds is less than Function timeout: 10 seconds" in result.stderr
+    assert (
+        "Queue visibility timeout: 5 seconds is less than Function timeout: 10 seconds"
+        in result.stderr
+    )
 
 
 def _start(path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "poller", "run", "-c", str(path)], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(HERE)},
+        [sys.executable, "-m", "poller", "run", "-c", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
     )
 
 
@@ -118,9 +142,13 @@ def test_unreachable_endpoint_is_retried_logged_and_counted(tmp_path: Path) -> N
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     path = tmp_path / "poller.yaml"
-    path.write_text(config_yaml(f"http://127.0.0.1:{port}", "q").replace(
-        'listen: "127.0.0.1:0"', 'listen: "127.0.0.1:0"}\nlogging: {format: json, level: info')
-        .replace('listen: "127.0.0.1:0"}}', 'listen: "127.0.0.1:0"}'))
+    path.write_text(
+        config_yaml(f"http://127.0.0.1:{port}", "q")
+        .replace(
+            'listen: "127.0.0.1:0"', 'listen: "127.0.0.1:0"}\nlogging: {format: json, level: info'
+        )
+        .replace('listen: "127.0.0.1:0"}}', 'listen: "127.0.0.1:0"}')
+    )
     proc = _start(path)
     try:
         time.sleep(12)
