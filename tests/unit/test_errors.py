@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import (
@@ -30,7 +30,7 @@ def client_error(code: str, status: int | None = 400) -> ClientError:
     response: dict[str, Any] = {"Error": {"Code": code, "Message": f"{code} happened"}}
     if status is not None:
         response["ResponseMetadata"] = {"HTTPStatusCode": status}
-    return ClientError(response, "ReceiveMessage")  # type: ignore[arg-type]
+    return ClientError(cast(Any, response), "ReceiveMessage")
 
 
 @pytest.mark.parametrize(
