@@ -15,7 +15,7 @@ import anyio
 from poller import __version__
 from poller.config import PollerConfig
 from poller.daemon import Daemon
-from poller.errors import ConfigError, StartupError
+from poller.errors import ConfigError, StartupError, leaves
 from poller.loader import load_config
 from poller.telemetry.logging import configure
 
@@ -87,19 +87,12 @@ def run(config: PollerConfig, base_dir: Path) -> int:
     try:
         forced = anyio.run(_serve, config, base_dir)
     except* StartupError as group:
-        failures.extend(_leaves(group))
+        failures.extend(leaves(group))
     for exc in failures:
         print(f"poller: cannot start: {exc}", file=sys.stderr)
     if failures:
         return ExitCode.CONFIG
     return ExitCode.INTERRUPTED if forced else ExitCode.OK
-
-
-def _leaves(group: BaseExceptionGroup[StartupError]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
 
 
 async def _serve(config: PollerConfig, base_dir: Path) -> bool:

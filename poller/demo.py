@@ -25,7 +25,7 @@ import anyio
 
 from poller.config import HttpConfig, PollerConfig
 from poller.daemon import Daemon
-from poller.errors import StartupError
+from poller.errors import StartupError, leaves
 from poller.loader import parse_config
 from poller.local import LOCAL_CREDENTIALS
 from poller.telemetry.logging import configure
@@ -331,7 +331,7 @@ def run_demo() -> int:
         try:
             settled = anyio.run(run_daemon_with_traffic, config, backend="asyncio")
         except* StartupError as group:
-            failures.extend(group.exceptions)
+            failures.extend(leaves(group))
     except KeyboardInterrupt:
         print("\npoller demo: interrupted", file=sys.stderr)
         return 130

@@ -34,6 +34,14 @@ class StartupError(PollerError):
     """A mapping cannot start and waiting will not help (missing queue, bad handler). Exit 2."""
 
 
+def leaves(group: BaseExceptionGroup[StartupError]) -> list[BaseException]:
+    """The StartupErrors inside (possibly nested) task-group exception groups."""
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
 class SourceUnavailable(PollerError):
     """A call to the event source failed in a way that may heal (endpoint down, throttled)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -13,7 +14,14 @@ import structlog
 from poller import scaling
 from poller.arns import Arn
 from poller.aws import describe, retrying
-from poller.batching import GatherPolicy, fit, next_step, payload_bytes, split_groups
+from poller.batching import (
+    SQS_LONG_POLL_SECONDS,
+    GatherPolicy,
+    fit,
+    next_step,
+    payload_bytes,
+    split_groups,
+)
 from poller.config import FunctionConfig, SqsMappingConfig
 from poller.errors import StartupError
 from poller.invokers import Invoker
@@ -54,7 +62,13 @@ class SqsMapping:
         self._policy = scaling.ScalingPolicy.for_mapping(
             config.scaling_config.maximum_concurrency, config.report_batch_item_failures
         )
-        self._gather = GatherPolicy(config.batch_size, config.maximum_batching_window_in_seconds)
+        self._gather = GatherPolicy(
+            config.batch_size,
+            config.maximum_batching_window_in_seconds,
+            # FIFO polls through one receive stream (below); a 20 s long poll holding it would
+            # starve the other pollers of groups that free up meanwhile: ≤ 1 call/s when idle.
+            long_poll=1 if self._arn.is_fifo_queue else SQS_LONG_POLL_SECONDS,
+        )
         self._scale = scaling.initial(self._policy, time.monotonic())
         self._invocations = anyio.CapacityLimiter(self._policy.cap)
         self._changed = anyio.Event()
@@ -182,13 +196,8 @@ class SqsMapping:
         assert self._queue is not None
         async for attempt in retrying(self._on_source_error("ReceiveMessage"), retry_all=True):
             with attempt:
-                if self._receive_lock is None:
+                async with self._receive_lock or contextlib.nullcontext():
                     messages = await self._queue.receive(max_messages, wait)
-                else:
-                    async with self._receive_lock:
-                        # Short polls: a 20 s long poll holding the lock would starve the other
-                        # pollers of groups that free up meanwhile (≤ 1 call/s when idle).
-                        messages = await self._queue.receive(max_messages, min(wait, 1))
         self._rt.readiness.set(self.name, True)
         self._rt.metrics.polled_events.labels(*self._labels).inc(len(messages))
         return messages
@@ -232,7 +241,8 @@ class SqsMapping:
             duration_ms=round(result.duration * 1000, 1),
         )
         if outcome.verdict is not Verdict.FAILURE and done:
-            await self._delete([msg for msg in messages if msg.message_id in set(done)], batch)
+            succeeded = set(done)
+            await self._delete([msg for msg in messages if msg.message_id in succeeded], batch)
 
     async def _delete(self, messages: list[SqsMessage], batch: Batch) -> None:
         assert self._queue is not None
