@@ -1,9 +1,9 @@
 """`poller demo`: the daemon on an embedded AWS endpoint, fed sample orders and watched live.
 
-`run_demo()` starts a Daemon with the configuration in DEMO_CONFIG_YAML (config/demo.yaml in
-the repository is the documented copy), sends MESSAGES sample orders over SEND_SECONDS (every
-POISON_EVERY-th is poison), prints a status line every second and, once every message sent was
-either deleted after the handler succeeded with it or moved to the dead-letter queue, a summary.
+`run_demo()` starts a Daemon with the configuration in poller/demo.yaml, sends MESSAGES sample
+orders over SEND_SECONDS (every POISON_EVERY-th is poison), prints a status line every second
+and, once every message sent was either deleted after the handler succeeded with it or moved to
+the dead-letter queue, a summary.
 It then stops the daemon gracefully. Exit codes: 0 when everything settled, 1 when it had not
 after DEADLINE_SECONDS, 2 when the daemon could not start (moto missing: the `local` extra),
 130 on Ctrl-C.
@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,71 +32,6 @@ from poller.local import LOCAL_CREDENTIALS
 from poller.telemetry.logging import configure
 from poller.telemetry.metrics import Metrics
 
-# Identical to config/demo.yaml (tests/integration/test_demo.py checks that both parse equal):
-# embedded here so the demo runs from an installed package, which has no config/ directory.
-DEMO_CONFIG_YAML = """\
-# The configuration `poller demo` runs: one SQS queue with a dead-letter queue, one Python
-# handler, and the event source mapping between them, all on an embedded local AWS endpoint.
-#
-# poller/demo.py carries an identical copy (so the demo works from an installed package);
-# this file is the documented one, and a test checks that both parse to the same config.
-# It also runs as is, with the `local` extra installed (pip install 'poller[local]'):
-#     poller run -c config/demo.yaml
-
-aws:
-  region: us-east-1
-
-# An AWS-compatible endpoint (moto's server) started inside poller on 127.0.0.1, with these
-# queues created at start-up. For local development only: omit this section to use real AWS.
-embedded:
-  enabled: true
-  port: 0                   # 0 = any free port; poller reports the URL it got
-  queues:
-    - name: demo-orders
-      # A received message stays invisible this long; if it is not deleted by then (the
-      # handler failed with it), it becomes visible again and is received again.
-      visibility_timeout: 3
-      dead_letter:
-        name: demo-orders-dlq
-        # The queue's redrive policy: a message received this many times without being
-        # deleted is moved to demo-orders-dlq on its next receive.
-        max_receive_count: 2
-
-# The operations server: /metrics (Prometheus), /healthz, /readyz.
-# `poller demo` listens on a free port instead when 9102 is already taken.
-http:
-  enabled: true
-  listen: 127.0.0.1:9102
-
-# `poller run` logs at info; `poller demo` logs warnings only, to keep its live view readable.
-logging:
-  level: info
-  format: auto
-
-# On SIGTERM/SIGINT, in-flight batches get this many seconds to finish.
-shutdown_timeout: 5
-
-functions:
-  orders:
-    # module:function, imported from the installed poller package. The same file deploys to
-    # AWS Lambda unchanged (see its docstring).
-    handler: poller.demo_handler:handler
-    # Seconds per invocation. Like Lambda, poller refuses to start a mapping whose queue
-    # visibility timeout is shorter than the function timeout.
-    timeout: 3
-
-# One CreateEventSourceMapping each; PascalCase field names (BatchSize, ...) work too.
-mappings:
-  - function: orders
-    event_source_arn: arn:aws:sqs:us-east-1:123456789012:demo-orders  # the embedded account
-    # Invoke with up to 10 messages, waiting at most 1 s after the first one to fill the batch.
-    batch_size: 10
-    maximum_batching_window_in_seconds: 1
-    # The handler returns {"batchItemFailures": [{"itemIdentifier": messageId}, ...]}: only
-    # those messages are retried; the rest of the batch is deleted.
-    function_response_types: [ReportBatchItemFailures]
-"""
-
 MESSAGES = 60
 SEND_SECONDS = 8.0
 POISON_EVERY = 10
@@ -105,8 +41,10 @@ FALLBACK_LISTEN = "127.0.0.1:0"
 
 
 def demo_config() -> PollerConfig:
-    """The demo's configuration, parsed and validated like a config file (no ${VAR} expansion)."""
-    return parse_config(DEMO_CONFIG_YAML, {}, source="poller.demo")
+    """The demo's configuration (poller/demo.yaml, shipped in the package), parsed and
+    validated like any config file, without ${VAR} expansion."""
+    text = resources.files("poller").joinpath("demo.yaml").read_text(encoding="utf-8")
+    return parse_config(text, {}, source="poller/demo.yaml")
 
 
 def port_available(host: str, port: int) -> bool:

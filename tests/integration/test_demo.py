@@ -1,4 +1,4 @@
-"""`poller demo` end to end, and its embedded configuration against config/demo.yaml."""
+"""`poller demo` end to end, and the packaged poller/demo.yaml it runs."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_yaml_matches_the_embedded_config() -> None:
-    assert load_config(REPO / "config" / "demo.yaml", {}) == demo_config()
+def test_demo_yaml_in_the_tree_is_the_config_the_demo_runs() -> None:
+    assert load_config(REPO / "poller" / "demo.yaml", {}) == demo_config()
 
 
 @pytest.mark.timeout(120)

@@ -917,7 +917,7 @@ def test_load_config_invalid_yaml_names_file(tmp_path: Path) -> None:
     "path",
     [
         pytest.param(EXAMPLE, id="poller.example.yaml"),
-        pytest.param(EXAMPLE.with_name("demo.yaml"), id="demo.yaml"),
+        pytest.param(EXAMPLE.parents[1] / "poller" / "demo.yaml", id="demo.yaml"),
     ],
 )
 def test_shipped_config_loads(path: Path) -> None:
