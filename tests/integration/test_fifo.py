@@ -66,12 +66,6 @@ async def test_fifo_order_per_group_parallel_groups_and_isolated_failure(
         assert first_delivery == list(range(PER_GROUP)), group
         if group != POISON[0]:
             assert seen[group] == list(range(PER_GROUP)), f"{group} was redelivered"
-    # The poison batch was retried in order: nothing after it was delivered before the retry.
-    g2 = seen[POISON[0]]
-    retry_at = g2.index(POISON[1], g2.index(POISON[1]) + 1)
-    assert g2[:retry_at] == sorted(g2[:retry_at])
-    assert max(g2[:retry_at]) < POISON[1] + 10
-
     # Every batch holds one group; batches of different groups overlapped in time.
     calls = itest_handlers.calls
     groups_of = [{r["attributes"]["MessageGroupId"] for r in c["event"]["Records"]} for c in calls]
@@ -91,11 +85,32 @@ async def test_fifo_order_per_group_parallel_groups_and_isolated_failure(
         count = record["attributes"]["ApproximateReceiveCount"]
         return bool(record["messageId"] == failed_once[0] and (count == "1") == first)
 
-    failed_at = min(
-        c["ended"] for c in calls if any(delivered(r, True) for r in c["event"]["Records"])
-    )
-    # The failed batch stays invisible for the 2 s visibility timeout. (When it reappears moto
-    # does not always hand back the lowest message first, so only the blocked window is checked.)
+    failed_call = next(c for c in calls if any(delivered(r, True) for r in c["event"]["Records"]))
+    failed_at = failed_call["ended"]
+    failed_seqs = {int(r["body"].split(":")[1]) for r in failed_call["event"]["Records"]}
+    # Up to the failure g2 went out strictly in order, and every message of the failed batch
+    # came back later. (When they reappear moto does not hand the lowest message back first,
+    # and under load it hands later messages out with them, so the order after the failure is
+    # moto's, not poller's: only the blocked window below is checked.)
+    g2_before = [
+        int(r["body"].split(":")[1])
+        for c in calls
+        if c["started"] <= failed_call["started"]
+        for r in c["event"]["Records"]
+        if r["attributes"]["MessageGroupId"] == "g2"
+    ]
+    assert g2_before == list(range(len(g2_before)))
+    assert POISON[1] in g2_before
+    redelivered = {
+        int(r["body"].split(":")[1])
+        for c in calls
+        for r in c["event"]["Records"]
+        if r["attributes"]["MessageGroupId"] == "g2"
+        and r["attributes"]["ApproximateReceiveCount"] != "1"
+    }
+    assert failed_seqs <= redelivered
+    # The failed batch stays invisible for the 2 s visibility timeout: meanwhile no g2 message
+    # went out, and the other groups kept being delivered.
     blocked_until = failed_at + 1.5
     others_meanwhile = [
         g
