@@ -96,3 +96,17 @@ def split_groups(messages: Sequence[SqsMessageT]) -> list[list[SqsMessageT]]:
     for message in messages:
         groups.setdefault(message.group_id, []).append(message)
     return list(groups.values())
+
+
+def window_wait(policy: GatherPolicy, count: int, nbytes: int, elapsed: float) -> float:
+    """Stream lanes: seconds to keep gathering before invoking with `count` buffered records.
+
+    0 means invoke now: the batch is full (count or 6 MB) or the window has elapsed. With no
+    record buffered the wait is unbounded: a lane never invokes empty. The window starts when the
+    lane's previous invocation completed (ESM docs), which is when the caller starts `elapsed`.
+    """
+    if count == 0:
+        return math.inf
+    if count >= policy.batch_size or nbytes >= policy.max_bytes:
+        return 0.0
+    return max(0.0, policy.window - elapsed)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid as uuid_mod
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 from pydantic.alias_generators import to_pascal
 
 from poller.arns import Arn
@@ -103,6 +104,9 @@ class FunctionConfig(BaseModel):
     memory_size: Annotated[int, Field(ge=128, le=10240)] = 128
     environment: dict[str, str] = {}
     code_uri: str | None = None
+    # The execution role: stream events carry it as invokeIdentityArn. Unset, poller uses
+    # arn:aws:iam::<source account>:role/<function name>.
+    role: Annotated[str | None, Field(pattern=r"^arn:[\w-]+:iam::\d{12}:role/.+$")] = None
     max_threads: Annotated[int, Field(ge=1, le=1024)] = 64
 
     @field_validator("handler")
@@ -126,8 +130,8 @@ class ScalingConfig(BaseModel):
     maximum_concurrency: Annotated[int, Field(ge=2, le=1000)] | None = None
 
 
-class SqsMappingConfig(BaseModel):
-    """One event source mapping from an SQS queue to a function (CreateEventSourceMapping)."""
+class _MappingConfig(BaseModel):
+    """Fields every event source mapping has (CreateEventSourceMapping), plus poller's own."""
 
     model_config = _LAMBDA_API
     function: str = Field(alias="FunctionName")
@@ -138,11 +142,9 @@ class SqsMappingConfig(BaseModel):
     function_response_types: Annotated[
         list[Literal["ReportBatchItemFailures"]], Field(max_length=1)
     ] = []
-    scaling_config: ScalingConfig = ScalingConfig()
     # poller's own fields (not in the Lambda API):
     name: str | None = None
     uuid: str | None = None
-    visibility_heartbeat: bool = False
 
     @property
     def arn(self) -> Arn:
@@ -166,6 +168,60 @@ class SqsMappingConfig(BaseModel):
         return "ReportBatchItemFailures" in self.function_response_types
 
 
+class SqsMappingConfig(_MappingConfig):
+    """One event source mapping from an SQS queue to a function."""
+
+    scaling_config: ScalingConfig = ScalingConfig()
+    visibility_heartbeat: bool = False
+
+
+StartingPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
+
+
+class StreamMappingConfig(_MappingConfig):
+    """One event source mapping from a Kinesis stream or a DynamoDB stream to a function.
+
+    `event_source_arn` may also name a DynamoDB *table*: poller reads its latest stream.
+    """
+
+    batch_size: Annotated[int, Field(ge=1, le=10000)] = 100
+    parallelization_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    # Required by AWS; checked in rules with AWS's message so it names the mapping.
+    starting_position: StartingPosition | None = None
+    starting_position_timestamp: datetime | None = None
+    # poller's own: how often the shard list is refreshed (new shards, closed shards).
+    shard_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+
+    @property
+    def is_dynamodb(self) -> bool:
+        return self.arn.service == "dynamodb"
+
+
+def _mapping_kind(value: object) -> str:
+    arn = (
+        value.get("event_source_arn", value.get("EventSourceArn"))
+        if isinstance(value, dict)
+        else getattr(value, "event_source_arn", None)
+    )
+    if isinstance(arn, str) and arn.split(":")[2:3] in (["kinesis"], ["dynamodb"]):
+        return "stream"
+    return "sqs"  # SQS, and any other ARN: its rule check names the unsupported service
+
+
+MappingConfig = Annotated[
+    Annotated[SqsMappingConfig, Tag("sqs")] | Annotated[StreamMappingConfig, Tag("stream")],
+    Discriminator(_mapping_kind),
+]
+
+
+class StateConfig(BaseModel):
+    """Where stream checkpoints live: one SQLite file (relative paths: to the config file)."""
+
+    model_config = _STRICT
+    backend: Literal["sqlite"] = "sqlite"
+    path: str = ".poller/state.db"
+
+
 class PollerConfig(BaseModel):
     """The whole configuration file."""
 
@@ -176,4 +232,5 @@ class PollerConfig(BaseModel):
     logging: LoggingConfig = LoggingConfig()
     shutdown_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     functions: Annotated[dict[str, FunctionConfig], Field(min_length=1)]
-    mappings: list[SqsMappingConfig] = []
+    state: StateConfig = StateConfig()
+    mappings: list[MappingConfig] = []

@@ -18,16 +18,20 @@ from anyio.abc import TaskStatus
 
 from poller.arns import Arn
 from poller.aws import Aws
-from poller.config import AwsConfig, PollerConfig
+from poller.config import AwsConfig, PollerConfig, StreamMappingConfig
 from poller.invokers.python import PythonInvoker, function_identity, load_handler
 from poller.lifecycle import Lifecycle
 from poller.local import LOCAL_CREDENTIALS, EmbeddedEndpoint, create_queues
 from poller.runtime import Runtime
 from poller.sqs_mapping import SqsMapping
+from poller.state.base import CheckpointStore
+from poller.state.sqlite import SqliteCheckpointStore
+from poller.stream_mapping import StreamMapping
 from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
 
 log = structlog.get_logger("poller.daemon")
+Mapping = SqsMapping | StreamMapping
 
 
 class Daemon:
@@ -66,7 +70,8 @@ class Daemon:
         async with AsyncExitStack() as stack:
             aws = await self._connect(stack)
             runtime = Runtime(aws, self.metrics, self.readiness, self.lifecycle)
-            mappings = self._build(runtime)
+            store = await self._open_store(stack)
+            mappings = self._build(runtime, store)
             async with anyio.create_task_group() as root:
                 if self.config.http.enabled:
                     app = build_app(self.metrics, self.readiness)
@@ -102,9 +107,20 @@ class Daemon:
             await create_queues(client, aws_config.region, embedded.queues)
         return aws
 
-    def _build(self, runtime: Runtime) -> list[SqsMapping]:
+    async def _open_store(self, stack: AsyncExitStack) -> CheckpointStore | None:
+        """The checkpoint store, opened only when a stream mapping needs one."""
+        if not any(isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings):
+            return None
+        path = Path(self.config.state.path)
+        store = await SqliteCheckpointStore.open(
+            path if path.is_absolute() else self.base_dir / path
+        )
+        stack.push_async_callback(store.close)
+        return store
+
+    def _build(self, runtime: Runtime, store: CheckpointStore | None) -> list[Mapping]:
         invokers: dict[str, PythonInvoker] = {}
-        mappings = []
+        mappings: list[Mapping] = []
         for index, mapping in enumerate(self.config.mappings):
             if not mapping.enabled:
                 log.info("mapping_disabled", mapping=mapping.display_name)
@@ -118,9 +134,14 @@ class Daemon:
                 invokers[name] = PythonInvoker(
                     handler, function_identity(name, function, arn), function
                 )
-            mappings.append(
-                SqsMapping(mapping, f"mappings[{index}]", function, invokers[name], runtime)
-            )
+            path = f"mappings[{index}]"
+            if isinstance(mapping, StreamMappingConfig):
+                assert store is not None
+                mappings.append(
+                    StreamMapping(mapping, path, function, invokers[name], runtime, store)
+                )
+            else:
+                mappings.append(SqsMapping(mapping, path, function, invokers[name], runtime))
         return mappings
 
     async def _drain_deadline(self) -> None:

@@ -62,6 +62,10 @@ _RETRIABLE_CODES = frozenset(
         "RequestTimeout",
         "RequestTimeoutException",
         "SlowDown",
+        # Kinesis / DynamoDB Streams read limits (5 GetRecords/s/shard, 2 MB/s/shard):
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "KMSThrottlingException",
     }
 )
 

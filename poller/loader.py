@@ -17,6 +17,11 @@ from poller.errors import ConfigError
 
 _VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 # pydantic constraint errors rendered in the Lambda API's validation wording.
+# Fields whose Lambda API name is not their snake_case name in PascalCase.
+_ALIASES = {"function": "FunctionName", "FunctionName": "function"}
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# Tags of the mapping-kind union (config.MappingConfig) that pydantic puts in error locations.
+_UNION_TAGS = frozenset({"sqs", "stream"})
 _AWS_CONSTRAINT = {
     "greater_than_equal": "greater than or equal to {ge}",
     "less_than_equal": "less than or equal to {le}",
@@ -51,7 +56,7 @@ def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>"
         raise ConfigError([_format_error(err, data) for err in exc.errors()]) from exc
     problems = rules.check(config)
     if problems:
-        raise ConfigError([f"{where}: {message}" for where, message in problems])
+        raise ConfigError([f"{_rule_path(where, data)}: {message}" for where, message in problems])
     return config
 
 
@@ -101,6 +106,14 @@ def _format_error(error: Any, data: Any) -> str:
     return f"{path}: {message}" if path else message
 
 
+def _rule_path(path: str, data: Any) -> str:
+    """A rule's snake_case path (`mappings[0].batch_size`) in the spelling the user wrote."""
+    loc: list[Any] = []
+    for name, index in _PATH_PART.findall(path):
+        loc.append(int(index) if index else name)
+    return _user_path(tuple(loc), data)
+
+
 def _user_path(loc: tuple[Any, ...], data: Any) -> str:
     """Render a pydantic location with the key spelling the user actually wrote."""
     out = ""
@@ -111,8 +124,10 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> str:
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
         key = str(part)
+        if key in _UNION_TAGS and isinstance(node, dict) and key not in node:
+            continue  # the mapping kind pydantic chose, not a key the user wrote
         if isinstance(node, dict):
-            for candidate in (key, to_snake(key), to_pascal(key)):
+            for candidate in (key, to_snake(key), to_pascal(key), _ALIASES.get(key, key)):
                 if candidate in node:
                     key = candidate
                     break

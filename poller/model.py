@@ -80,3 +80,24 @@ class Outcome:
     verdict: Verdict
     failed: frozenset[str] = field(default_factory=frozenset)
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One record read from a Kinesis or DynamoDB Streams shard, with its Lambda event record.
+
+    `key` routes the record to a lane (partition key; DynamoDB's item key, partition + sort);
+    `arrival` is when the stream received it, in epoch seconds (IteratorAge); `size` is the
+    serialised event record's size in bytes (the 6 MB cap).
+    """
+
+    sequence_number: str
+    key: str
+    record: dict[str, Any]
+    size: int
+    arrival: float
+
+    @property
+    def sequence(self) -> int:
+        """Sequence numbers compare as integers (they are decimal strings of varying length)."""
+        return int(self.sequence_number)

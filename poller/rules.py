@@ -5,10 +5,11 @@ Each check returns `(path, message)` pairs; messages quote AWS's error text wher
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from poller.arns import Arn
-from poller.config import PollerConfig, SqsMappingConfig
+from poller.config import MappingConfig, PollerConfig, StreamMappingConfig
 
 Issue = tuple[str, str]
 
@@ -18,16 +19,22 @@ WINDOW_REQUIRED = (
 )
 FIFO_BATCH_SIZE = "Batch size for FIFO queues must be less than or equal to 10"
 FIFO_WINDOW = "Batching window is not supported for FIFO queues"
+POSITION_REQUIRED = (
+    "Value null at 'startingPosition' failed to satisfy constraint: Member must not be null"
+)
+UNSUPPORTED_POSITION = "Unsupported starting position for arn type"
+SOURCES = "poller reads SQS queues, Kinesis streams and DynamoDB streams"
 
 
-def check(config: PollerConfig) -> list[Issue]:
-    """Every rule violation in the configuration, in file order."""
+def check(config: PollerConfig, now: float | None = None) -> list[Issue]:
+    """Every rule violation in the configuration, in file order (`now`: epoch seconds)."""
+    now = time.time() if now is None else now
     issues: list[Issue] = []
     seen_pairs: dict[tuple[str, str], str] = {}
     seen_names: set[str] = set()
     for index, mapping in enumerate(config.mappings):
         path = f"mappings[{index}]"
-        issues.extend(_check_mapping(path, mapping, config))
+        issues.extend(_check_mapping(path, mapping, config, now))
         pair = (mapping.function, mapping.event_source_arn)
         if pair in seen_pairs:
             issues.append((path, _duplicate_message(mapping, seen_pairs[pair])))
@@ -43,7 +50,9 @@ def check(config: PollerConfig) -> list[Issue]:
     return issues
 
 
-def _check_mapping(path: str, mapping: SqsMappingConfig, config: PollerConfig) -> Iterator[Issue]:
+def _check_mapping(
+    path: str, mapping: MappingConfig, config: PollerConfig, now: float
+) -> Iterator[Issue]:
     if mapping.function not in config.functions:
         known = ", ".join(sorted(config.functions)) or "none"
         yield (f"{path}.function", f"no function named {mapping.function!r} (defined: {known})")
@@ -52,14 +61,70 @@ def _check_mapping(path: str, mapping: SqsMappingConfig, config: PollerConfig) -
     except ValueError as exc:
         yield (f"{path}.event_source_arn", str(exc))
         return
-    if arn.service != "sqs":
+    if isinstance(mapping, StreamMappingConfig):
+        yield from _stream_issues(path, mapping, arn, now)
+    elif arn.service != "sqs":
         yield (
             f"{path}.event_source_arn",
-            f"unsupported event source service {arn.service!r}: this version reads SQS queues",
+            f"unsupported event source service {arn.service!r}: {SOURCES}",
         )
-        return
-    yield from sqs_batching_issues(
-        path, mapping.batch_size, mapping.maximum_batching_window_in_seconds, arn.is_fifo_queue
+    else:
+        yield from sqs_batching_issues(
+            path, mapping.batch_size, mapping.maximum_batching_window_in_seconds, arn.is_fifo_queue
+        )
+
+
+def _stream_issues(
+    path: str, mapping: StreamMappingConfig, arn: Arn, now: float
+) -> Iterator[Issue]:
+    kind = stream_arn_issue(arn)
+    if kind:
+        yield (f"{path}.event_source_arn", kind)
+    position = mapping.starting_position
+    if position is None:
+        yield (f"{path}.starting_position", POSITION_REQUIRED)
+    elif position == "AT_TIMESTAMP":
+        if arn.service == "dynamodb":
+            yield (f"{path}.starting_position", UNSUPPORTED_POSITION)
+        elif mapping.starting_position_timestamp is None:
+            yield (
+                f"{path}.starting_position_timestamp",
+                "required when StartingPosition is AT_TIMESTAMP",
+            )
+        elif mapping.starting_position_timestamp.timestamp() > now:
+            yield (f"{path}.starting_position_timestamp", "cannot be in the future")
+    elif mapping.starting_position_timestamp is not None:
+        yield (
+            f"{path}.starting_position_timestamp",
+            "only valid with StartingPosition AT_TIMESTAMP",
+        )
+
+
+def stream_arn_issue(arn: Arn) -> str | None:
+    """Why an ARN cannot be a stream mapping's source, or None when it can.
+
+    Kinesis: `stream/NAME` (enhanced fan-out consumer ARNs are not supported). DynamoDB:
+    `table/NAME/stream/LABEL`, or `table/NAME` whose latest stream poller looks up.
+    """
+    parts = arn.resource.split("/")
+    if arn.service == "kinesis":
+        if len(parts) == 4 and parts[0] == "stream" and parts[2] == "consumer":
+            return (
+                "enhanced fan-out consumer ARNs are not supported: use the stream's ARN "
+                "(arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+            )
+        if len(parts) != 2 or parts[0] != "stream" or not parts[1]:
+            return "not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+        return None
+    if (
+        parts[0] == "table"
+        and all(parts)
+        and (len(parts) == 2 or (len(parts) == 4 and parts[2] == "stream"))
+    ):
+        return None
+    return (
+        "not a DynamoDB stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL) "
+        "or table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)"
     )
 
 
@@ -74,7 +139,13 @@ def sqs_batching_issues(path: str, batch_size: int, window: int, fifo: bool) -> 
         yield (f"{path}.maximum_batching_window_in_seconds", WINDOW_REQUIRED)
 
 
-def _duplicate_message(mapping: SqsMappingConfig, existing_uuid: str) -> str:
+def _duplicate_message(mapping: MappingConfig, existing_uuid: str) -> str:
+    if isinstance(mapping, StreamMappingConfig):
+        return (
+            f'The event source arn (" {mapping.event_source_arn} ") and function '
+            f'(" {mapping.function} ") provided mapping already exists. Please update or delete '
+            f"the existing mapping with UUID {existing_uuid}"
+        )
     return (
         f'An event source mapping with SQS arn (" {mapping.event_source_arn} ") and function '
         f'(" {mapping.function} ") already exists. Please update or delete the existing mapping '

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from poller import __version__
 
 _ML = ("mapping", "function")
+_MLS = (*_ML, "shard")  # shards per mapping are few: a bounded label
 # Handler durations from 1 ms to 15 minutes (Lambda's longest timeout).
 _DURATION_BUCKETS = (
     0.001,
@@ -96,6 +99,30 @@ class Metrics:
         self.pollers = Gauge(
             "poller_sqs_pollers", "SQS pollers running for a mapping", _ML, registry=r
         )
+        self.batch_retries = Counter(
+            "poller_batch_retries",
+            "Stream batches invoked again after a failure",
+            _ML,
+            registry=r,
+        )
+        self.iterator_age = Gauge(
+            "poller_iterator_age_seconds",
+            "Age of the last record of the latest batch sent to the handler, per shard "
+            "(Lambda IteratorAge, in seconds)",
+            _MLS,
+            registry=r,
+        )
+        self.shard_lag = Gauge(
+            "poller_shard_lag_seconds",
+            "How far a shard's reader is behind the tip of the shard "
+            "(Kinesis MillisBehindLatest; DynamoDB: age of the last record read)",
+            _MLS,
+            registry=r,
+        )
+        self.shards_owned = Gauge(
+            "poller_shards_owned", "Shards a stream mapping is reading", _ML, registry=r
+        )
+        self.checkpoints = Counter("poller_checkpoints", "Shard checkpoints saved", _ML, registry=r)
         self.source_errors = Counter(
             "poller_source_errors",
             "Failed calls to an event source, retried with backoff",
@@ -118,7 +145,15 @@ class Metrics:
             self.invoked_events,
             self.failed_invoke_events,
             self.deleted_events,
+            self.batch_retries,
+            self.checkpoints,
         ):
             metric.labels(mapping, function).inc(0)
         self.concurrent_executions.labels(mapping, function).set(0)
         self.pollers.labels(mapping, function).set(0)
+
+    def forget_shard(self, mapping: str, function: str, shard: str) -> None:
+        """Drop a shard's series once its reader stops (closed shards must not linger)."""
+        for gauge in (self.iterator_age, self.shard_lag):
+            with contextlib.suppress(KeyError):
+                gauge.remove(mapping, function, shard)

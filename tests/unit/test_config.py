@@ -566,21 +566,15 @@ def test_invalid_yaml_names_source() -> None:
         ),
         pytest.param(
             "{function: fn, event_source_arn: 'arn:aws:kinesis:us-east-1:123456789012:stream/s'}",
-            [
-                "mappings[0].event_source_arn: unsupported event source service 'kinesis': "
-                "this version reads SQS queues"
-            ],
-            id="kinesis-arn",
+            [f"mappings[0].starting_position: {rules.POSITION_REQUIRED}"],
+            id="kinesis-without-starting-position",
         ),
         pytest.param(
             "{function: fn, event_source_arn: "
             "'arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2024-01-01T00:00:00.000', "
-            "name: m}",
-            [
-                "mappings[0].event_source_arn: unsupported event source service 'dynamodb': "
-                "this version reads SQS queues"
-            ],
-            id="dynamodb-arn",
+            "name: m, StartingPosition: AT_TIMESTAMP}",
+            [f"mappings[0].StartingPosition: {rules.UNSUPPORTED_POSITION}"],
+            id="dynamodb-at-timestamp",
         ),
         pytest.param(
             f"{{function: nope, event_source_arn: '{FIFO_QUEUE}', batch_size: 11}}",
@@ -625,12 +619,6 @@ def test_malformed_arn_without_name_is_reported() -> None:
     assert issues_of(text) == ["mappings[0].event_source_arn: not an ARN: 'nonsense'"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="rules.py builds rule paths in snake_case (e.g. f'{path}.batch_size'), so a config "
-    "written in PascalCase gets errors naming fields the user did not write",
-)
 @pytest.mark.parametrize(
     ("mapping", "expected"),
     [
@@ -654,7 +642,7 @@ def test_malformed_arn_without_name_is_reported() -> None:
             "{FunctionName: fn, EventSourceArn: 'arn:aws:sns:us-east-1:123456789012:t'}",
             [
                 "mappings[0].EventSourceArn: unsupported event source service 'sns': "
-                "this version reads SQS queues"
+                f"{rules.SOURCES}"
             ],
             id="non-sqs-arn",
         ),

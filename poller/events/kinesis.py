@@ -1,0 +1,79 @@
+"""Build the Kinesis event record Lambda sends (reference §5.2) from a GetRecords record."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from poller.model import StreamRecord
+
+
+def _data_bytes(data: Any) -> bytes:
+    # botocore decodes the blob to bytes; some servers' responses hand back text instead.
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return bytes(data)
+
+
+def _arrival_seconds(timestamp: Any) -> float:
+    # botocore gives an aware datetime; a naive one is UTC; some servers give epoch seconds.
+    if isinstance(timestamp, datetime):
+        aware = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
+        return round(aware.timestamp(), 3)
+    return round(float(timestamp), 3)
+
+
+def build_record(
+    api_record: Mapping[str, Any],
+    shard_id: str,
+    stream_arn: str,
+    region: str,
+    identity_arn: str,
+) -> dict[str, Any]:
+    """One `Records[]` entry, keys in AWS's order; `data` is base64 text of the record's bytes.
+
+    `identity_arn` is the function's execution role; `stream_arn` is the stream's ARN even when
+    reading through an enhanced fan-out consumer.
+    """
+    sequence_number = str(api_record["SequenceNumber"])
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": api_record["PartitionKey"],
+            "sequenceNumber": sequence_number,
+            "data": base64.b64encode(_data_bytes(api_record["Data"])).decode("ascii"),
+            "approximateArrivalTimestamp": _arrival_seconds(
+                api_record["ApproximateArrivalTimestamp"]
+            ),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": identity_arn,
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def to_stream_record(
+    api_record: Mapping[str, Any],
+    shard_id: str,
+    stream_arn: str,
+    region: str,
+    identity_arn: str,
+) -> StreamRecord:
+    """Wrap a GetRecords record with its event record; it routes by partition key."""
+    record = build_record(api_record, shard_id, stream_arn, region, identity_arn)
+    payload = record["kinesis"]
+    size = len(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return StreamRecord(
+        sequence_number=payload["sequenceNumber"],
+        key=payload["partitionKey"],
+        record=record,
+        size=size,
+        arrival=payload["approximateArrivalTimestamp"],
+    )

@@ -1,0 +1,271 @@
+"""One shard of a stream mapping: a reader feeding N lanes, each invoking batches in order.
+
+The reader pages through the shard with GetRecords at the source's pace and routes each record to
+a lane by key (ParallelizationFactor). A lane cuts batches (size, window, 6 MB), invokes them one
+at a time, and retries a failing batch with backoff, blocking itself, so order holds per key. The
+shard's checkpoint is the low-watermark over its lanes, saved after every settled batch; once a
+closed shard is read to its end and every record is finished, the checkpoint becomes SHARD_END.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from botocore.exceptions import ClientError
+
+from poller.aws import describe, retrying
+from poller.batching import fit, payload_bytes, window_wait
+from poller.errors import error_code
+from poller.model import StreamRecord, Verdict
+from poller.progress import ShardProgress, lane_of
+from poller.responses import interpret
+from poller.runtime import SETTLE_TIMEOUT
+from poller.shards import TRIM_HORIZON, Position, ShardInfo, reached_end
+from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
+from poller.state.base import SHARD_END
+from poller.stream_context import StreamContext
+
+# A failing batch is retried after 0.5 s, doubling up to this (until #4's retry policies).
+MAX_RETRY_WAIT = 30.0
+
+
+@dataclass(eq=False)
+class _Lane:
+    index: int
+    buffer: deque[StreamRecord] = field(default_factory=deque)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def put(self, record: StreamRecord) -> None:
+        self.buffer.append(record)
+        self.changed.set()
+
+
+class ShardReader:
+    """Reads one shard from `position` until its end or shutdown; see the module docstring."""
+
+    def __init__(
+        self, ctx: StreamContext, shard: ShardInfo, position: Position, checkpoint: str | None
+    ) -> None:
+        self.ctx = ctx
+        self.shard = shard  # refreshed by the mapping when the listing changes (closed shards)
+        self._position = position
+        self._last_sequence = checkpoint
+        self._progress = ShardProgress(checkpoint)
+        self._lanes = [_Lane(i) for i in range(ctx.config.parallelization_factor)]
+        self._capacity = max(2 * ctx.config.batch_size * len(self._lanes), 1000)
+        self._room = anyio.Event()
+        self._reading = True
+        self._labels = (*ctx.labels, shard.shard_id)
+        self._log = ctx.log.bind(shard=shard.shard_id)
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(lane.buffer) for lane in self._lanes)
+
+    async def run(self) -> bool:
+        """Process the shard; True once it is finished and SHARD_END is checkpointed."""
+        self._log.info("shard_started", position=self._position.kind, after=self._last_sequence)
+        ended = False
+        async with anyio.create_task_group() as lanes:
+            for lane in self._lanes:
+                lanes.start_soon(self._lane_loop, lane)
+            try:
+                ended = await self._read_loop()
+            finally:
+                self._reading = False
+                for lane in self._lanes:
+                    lane.changed.set()
+        if ended and self._progress.idle:
+            await self._save(SHARD_END)
+            self._log.info("shard_finished")
+            return True
+        self._log.info("shard_stopped", checkpoint=self._progress.watermark)
+        return False
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _read_loop(self) -> bool:
+        pace = self.ctx.source.pace
+        iterator = await self._acquire(self._position)
+        last_call = 0.0
+        while iterator is not None:
+            with self.ctx.runtime.lifecycle.intake() as scope:
+                while self.buffered >= self._capacity:
+                    self._room = anyio.Event()
+                    await self._room.wait()
+                await anyio.sleep(max(0.0, last_call + pace.min_interval - time.monotonic()))
+                limit = max(1, min(pace.max_records, self._capacity - self.buffered))
+                page = await self._read(iterator, limit)
+            if scope.cancel_called:
+                return False
+            last_call = time.monotonic()
+            if page is None:  # the iterator expired or points at trimmed data: acquire again
+                iterator = await self._acquire(self._resume_position())
+                continue
+            self._accept(page)
+            if reached_end(
+                self.shard,
+                page.next_iterator,
+                bool(page.records),
+                self._last_sequence,
+                page.millis_behind_latest,
+            ):
+                return True
+            iterator = page.next_iterator
+            if not page.records:
+                with self.ctx.runtime.lifecycle.intake():
+                    await anyio.sleep(pace.idle_interval)
+        return False
+
+    def _resume_position(self) -> Position:
+        if self._last_sequence is not None:
+            return Position("AFTER_SEQUENCE_NUMBER", sequence=self._last_sequence)
+        return self._position
+
+    async def _acquire(self, position: Position) -> str | None:
+        """A shard iterator at `position`; None when shutdown interrupts the retries."""
+        result: str | None = None
+        with self.ctx.runtime.lifecycle.intake():
+            async for attempt in retrying(self.ctx.on_source_error("GetShardIterator"), True):
+                with attempt:
+                    result = await self.ctx.source.iterator(self.shard.shard_id, position)
+        return result
+
+    async def _read(self, iterator: str, limit: int) -> Page | None:
+        async for attempt in retrying(self.ctx.on_source_error("GetRecords"), retry_all=True):
+            with attempt:
+                try:
+                    return await self.ctx.source.read(self.shard.shard_id, iterator, limit)
+                except ClientError as exc:
+                    code = error_code(exc)
+                    if code == EXPIRED_ITERATOR:
+                        self._log.info("iterator_expired")
+                        return None
+                    if code == TRIMMED_DATA:
+                        self._log.warning("iterator_trimmed", **describe(exc))
+                        self._position, self._last_sequence = TRIM_HORIZON, None
+                        return None
+                    raise
+        raise AssertionError("unreachable: retrying never stops without a result")
+
+    def _accept(self, page: Page) -> None:
+        m = self.ctx.runtime.metrics
+        m.polled_events.labels(*self.ctx.labels).inc(len(page.records))
+        if page.millis_behind_latest is not None:
+            lag = page.millis_behind_latest / 1000
+        elif page.records:
+            lag = max(0.0, time.time() - page.records[-1].arrival)
+        else:
+            lag = 0.0
+        m.shard_lag.labels(*self._labels).set(lag)
+        if not page.records:
+            return
+        self.ctx.runtime.readiness.set(self.ctx.name, True)
+        self._progress.read(r.sequence_number for r in page.records)
+        self._last_sequence = page.records[-1].sequence_number
+        lanes = len(self._lanes)
+        for record in page.records:
+            self._lanes[lane_of(record.key, lanes)].put(record)
+
+    # -- lanes -----------------------------------------------------------------------------
+
+    async def _lane_loop(self, lane: _Lane) -> None:
+        policy = self.ctx.gather
+        while True:
+            started = time.monotonic()  # the window opens when the previous invoke completed
+            while True:
+                head = [r.size for r in list(lane.buffer)[: policy.batch_size]]
+                if not head and not self._reading:
+                    return
+                wait = window_wait(
+                    policy, len(head), payload_bytes(head), time.monotonic() - started
+                )
+                if not self._reading:
+                    wait = 0.0  # nothing more is coming: don't hold a short batch back
+                if wait <= 0:
+                    break
+                lane.changed = anyio.Event()
+                with self.ctx.runtime.lifecycle.intake() as scope:
+                    with anyio.move_on_after(wait):
+                        await lane.changed.wait()
+                if scope.cancel_called:
+                    return
+            records = [lane.buffer.popleft() for _ in range(fit([], head, policy))]
+            self._room.set()
+            if not await self._deliver(records):
+                return
+
+    async def _deliver(self, records: list[StreamRecord]) -> bool:
+        """Invoke until the batch succeeds; False when shutdown interrupts a retry wait."""
+        batch_id = str(uuid.uuid4())
+        attempt = 0
+        while True:
+            if await self._invoke(records, batch_id, attempt):
+                await self._finish(records)
+                return True
+            attempt += 1
+            wait = min(0.5 * 2 ** (attempt - 1), MAX_RETRY_WAIT)
+            self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
+            with self.ctx.runtime.lifecycle.intake() as scope:
+                await anyio.sleep(wait)
+            if scope.cancel_called:
+                return False
+
+    async def _invoke(self, records: list[StreamRecord], batch_id: str, attempt: int) -> bool:
+        m = self.ctx.runtime.metrics
+        labels = self.ctx.labels
+        request_id = str(uuid.uuid4())
+        event: dict[str, Any] = {"Records": [r.record for r in records]}
+        m.iterator_age.labels(*self._labels).set(max(0.0, time.time() - records[-1].arrival))
+        async with self.ctx.invocations:
+            m.concurrent_executions.labels(*labels).inc()
+            try:
+                result = await self.ctx.invoker.invoke(event, request_id)
+            except Exception as exc:  # the event never reached the function
+                self._log.warning("invoke_failed", batch_id=batch_id, **describe(exc))
+                return False
+            finally:
+                m.concurrent_executions.labels(*labels).dec()
+        ids = [r.sequence_number for r in records]
+        outcome = interpret(result, self.ctx.config.report_batch_item_failures, ids)
+        m.invocations.labels(*labels).inc()
+        m.invoked_events.labels(*labels).inc(len(records))
+        m.duration.labels(*labels).observe(result.duration)
+        if result.error is not None:
+            m.errors.labels(*labels).inc()
+        ok = outcome.verdict is Verdict.SUCCESS
+        if not ok:
+            m.failed_invoke_events.labels(*labels).inc(len(records))
+        self._log.info(
+            "batch_invoked" if ok else "batch_failed",
+            batch_id=batch_id,
+            request_id=request_id,
+            size=len(records),
+            first=ids[0],
+            last=ids[-1],
+            attempt=attempt + 1,
+            verdict=outcome.verdict.value,
+            reason=outcome.reason,
+            duration_ms=round(result.duration * 1000, 1),
+        )
+        return ok
+
+    async def _finish(self, records: list[StreamRecord]) -> None:
+        watermark = self._progress.finish(r.sequence_number for r in records)
+        if watermark is not None:
+            await self._save(watermark)
+
+    async def _save(self, checkpoint: str) -> None:
+        # A checkpoint is settlement: shielded from shutdown, but bounded.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT) as scope:
+            try:
+                await self.ctx.save_checkpoint(self.shard.shard_id, checkpoint)
+            except Exception as exc:
+                self._log.error("checkpoint_failed", checkpoint=checkpoint, **describe(exc))
+        if scope.cancelled_caught:
+            self._log.error("checkpoint_timed_out", checkpoint=checkpoint)

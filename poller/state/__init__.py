@@ -1,0 +1,1 @@
+"""Durable shard checkpoints for stream sources (Kinesis, DynamoDB Streams)."""

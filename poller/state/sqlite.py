@@ -1,0 +1,113 @@
+"""CheckpointStore on one SQLite file: WAL, synchronous=FULL, every call in a worker thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from poller.errors import StartupError
+from poller.state.base import advances
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    mapping TEXT NOT NULL,
+    shard_id TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (mapping, shard_id)
+)
+"""
+_SELECT = "SELECT checkpoint FROM checkpoints WHERE mapping = ? AND shard_id = ?"
+_UPSERT = """
+INSERT INTO checkpoints (mapping, shard_id, checkpoint, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (mapping, shard_id) DO UPDATE
+SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at
+"""
+
+
+class SqliteCheckpointStore:
+    """Checkpoints in one SQLite database file; a save that returned has been fsynced.
+
+    One connection, guarded by a lock; async methods run it in a worker thread so the event
+    loop never blocks on disk. Calls are serialized by a one-token limiter, so waiting callers
+    queue in the event loop rather than each holding a worker thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Create or open the database (blocking); StartupError naming `state.path` if not."""
+        self.path = path
+        self._lock = threading.Lock()
+        self._limiter = anyio.CapacityLimiter(1)
+        self._closed = False
+        self._conn = _connect(path)
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteCheckpointStore:
+        """Create or open the database in a worker thread; StartupError if that fails."""
+        return await anyio.to_thread.run_sync(cls, path)
+
+    async def load(self, mapping: str) -> dict[str, str]:
+        return await anyio.to_thread.run_sync(self._load, mapping, limiter=self._limiter)
+
+    async def get(self, mapping: str, shard_id: str) -> str | None:
+        return await anyio.to_thread.run_sync(self._get, mapping, shard_id, limiter=self._limiter)
+
+    async def save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
+        return await anyio.to_thread.run_sync(
+            self._save, mapping, shard_id, checkpoint, limiter=self._limiter
+        )
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._close, limiter=self._limiter)
+
+    def _load(self, mapping: str) -> dict[str, str]:
+        sql = "SELECT shard_id, checkpoint FROM checkpoints WHERE mapping = ?"
+        with self._lock:
+            return dict(self._conn.execute(sql, (mapping,)).fetchall())
+
+    def _get(self, mapping: str, shard_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute(_SELECT, (mapping, shard_id)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
+        # The read and the write share one IMMEDIATE transaction: no other writer (another
+        # process on the same file) can slip in between the check and the upsert.
+        with self._lock, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            row = self._conn.execute(_SELECT, (mapping, shard_id)).fetchone()
+            if not advances(None if row is None else str(row[0]), checkpoint):
+                return False
+            self._conn.execute(_UPSERT, (mapping, shard_id, checkpoint, time.time()))
+            return True
+
+    def _close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn: sqlite3.Connection | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; _save opens its own.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # The first statement reads the header, so a file that is not a database fails here.
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"journal_mode is {mode!r}, WAL is not supported here")
+        # FULL also fsyncs the WAL on every commit: a checkpoint survives power loss.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(_SCHEMA)
+    except (OSError, sqlite3.Error) as exc:
+        if conn is not None:
+            conn.close()
+        raise StartupError(f"state.path: cannot open checkpoint database {path}: {exc}") from exc
+    return conn

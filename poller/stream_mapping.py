@@ -1,0 +1,156 @@
+"""One Kinesis or DynamoDB Streams event source mapping: shard discovery and one reader per shard.
+
+The mapping lists the stream's shards (at start, every `shard_refresh_seconds`, and whenever a
+shard finishes), starts a reader for each shard whose parents are finished, and tells running
+readers when their shard closes. Checkpoints come from the CheckpointStore, keyed by the mapping's
+UUID, so a restart resumes right after the last settled batch of every shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+
+from poller.arns import Arn
+from poller.aws import retrying
+from poller.config import FunctionConfig, StreamMappingConfig
+from poller.errors import StartupError
+from poller.invokers import Invoker
+from poller.runtime import Runtime
+from poller.shard_reader import ShardReader
+from poller.shards import ShardInfo, start_position, startable
+from poller.sources.dynamodb import DynamoDbStream
+from poller.sources.kinesis import KinesisStream
+from poller.sources.streams import ShardSource
+from poller.state.base import CheckpointStore
+from poller.stream_context import StreamContext, bound_log, source_error_recorder
+
+
+class StreamMapping:
+    """Delivers a stream's records to one function, in order per key, at least once."""
+
+    def __init__(
+        self,
+        config: StreamMappingConfig,
+        path: str,
+        function: FunctionConfig,
+        invoker: Invoker,
+        runtime: Runtime,
+        store: CheckpointStore,
+    ) -> None:
+        self.config = config
+        self.name = config.display_name
+        self._path = path
+        self._function = function
+        self._invoker = invoker
+        self._rt = runtime
+        self._store = store
+        self._arn = Arn.parse(config.event_source_arn)
+        self._log = bound_log(self.name, config.function)
+        self._readers: dict[str, ShardReader] = {}
+        self._changed = anyio.Event()
+
+    @property
+    def identity_arn(self) -> str:
+        """invokeIdentityArn: the function's role, else one named after the function."""
+        if self._function.role:
+            return self._function.role
+        return f"arn:{self._arn.partition}:iam::{self._arn.account}:role/{self.config.function}"
+
+    async def run(self) -> None:
+        labels = (self.name, self.config.function)
+        self._rt.metrics.register_mapping(*labels)
+        self._rt.readiness.expect(self.name)
+        async with AsyncExitStack() as stack:
+            source = await self._resolve(stack)
+            if source is None:
+                return
+            ctx = StreamContext(
+                self.config, self.name, self._rt, self._invoker, self._store, source, self._log
+            )
+            ctx.checkpoints.update(await self._store.load(self.config.mapping_uuid))
+            self._log.info(
+                "mapping_started",
+                stream=source.stream_arn,
+                checkpoints=len(ctx.checkpoints),
+                parallelization_factor=self.config.parallelization_factor,
+            )
+            async with anyio.create_task_group() as readers:
+                while not self._rt.lifecycle.stopping.is_set():
+                    shards = await self._list(source)
+                    if shards is None:
+                        break
+                    self._rt.readiness.set(self.name, True)
+                    self._start(ctx, shards, readers)
+                    self._rt.metrics.shards_owned.labels(*labels).set(len(self._readers))
+                    with self._rt.lifecycle.intake():
+                        with anyio.move_on_after(self.config.shard_refresh_seconds):
+                            await self._changed.wait()
+                    self._changed = anyio.Event()
+        self._log.info("mapping_stopped")
+
+    async def _resolve(self, stack: AsyncExitStack) -> ShardSource | None:
+        aws = self._rt.aws
+        region = self._arn.region
+        source: ShardSource | None = None
+        with self._rt.lifecycle.intake():
+            async for attempt in retrying(self._on_error("DescribeStream")):
+                with attempt:
+                    try:
+                        if self.config.is_dynamodb:
+                            streams = await stack.enter_async_context(
+                                aws.client("dynamodbstreams", max_connections=50)
+                            )
+                            tables = await stack.enter_async_context(aws.client("dynamodb"))
+                            source = await DynamoDbStream.resolve(
+                                streams, tables, self.config.event_source_arn, region
+                            )
+                        else:
+                            client = await stack.enter_async_context(
+                                aws.client("kinesis", max_connections=50)
+                            )
+                            source = await KinesisStream.resolve(
+                                client, self.config.event_source_arn, region, self.identity_arn
+                            )
+                    except StartupError as exc:
+                        raise StartupError(f"{self._path}.event_source_arn: {exc}") from exc
+        return source
+
+    async def _list(self, source: ShardSource) -> list[ShardInfo] | None:
+        shards: list[ShardInfo] | None = None
+        with self._rt.lifecycle.intake():
+            async for attempt in retrying(self._on_error("ListShards"), retry_all=True):
+                with attempt:
+                    shards = await source.shards()
+        return shards
+
+    def _start(self, ctx: StreamContext, shards: list[ShardInfo], group: Any) -> None:
+        for shard in shards:
+            reader = self._readers.get(shard.shard_id)
+            if reader is not None:
+                reader.shard = shard  # learns that its shard closed
+        position = self.config.starting_position or "LATEST"
+        stamp = self.config.starting_position_timestamp
+        for shard_id in startable(shards, ctx.checkpoints, position, self._readers):
+            shard = next(s for s in shards if s.shard_id == shard_id)
+            where = start_position(
+                shard, ctx.checkpoints, position, stamp.timestamp() if stamp else None
+            )
+            reader = ShardReader(ctx, shard, where, ctx.checkpoints.get(shard_id))
+            self._readers[shard_id] = reader
+            group.start_soon(self._run_reader, reader)
+
+    async def _run_reader(self, reader: ShardReader) -> None:
+        try:
+            await reader.run()
+        finally:
+            self._readers.pop(reader.shard.shard_id, None)
+            self._rt.metrics.forget_shard(self.name, self.config.function, reader.shard.shard_id)
+            self._changed.set()  # a finished parent may release its children
+
+    def _on_error(self, operation: str) -> Callable[[BaseException, float], None]:
+        labels = (self.name, self.config.function)
+        return source_error_recorder(self._rt, labels, self._log, operation, unready=True)

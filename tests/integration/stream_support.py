@@ -1,0 +1,117 @@
+"""Kinesis and DynamoDB Streams helpers for the integration suite (moto's server over HTTP)."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+import itest_handlers
+import pytest
+from sqs_support import ACCOUNT, HERE, REGION
+
+
+@pytest.fixture
+def kinesis(endpoint: str) -> Any:
+    return boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint)
+
+
+@pytest.fixture
+def dynamodb(endpoint: str) -> Any:
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
+
+
+def stream_arn(name: str) -> str:
+    return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}"
+
+
+def make_stream(kinesis: Any, name: str, shards: int = 1) -> str:
+    """Create a stream and wait until it is ACTIVE; returns its ARN."""
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
+    )
+    return stream_arn(name)
+
+
+def put(kinesis: Any, name: str, items: list[tuple[str, str]]) -> None:
+    """Put (partition key, data) pairs in order, 500 per call, from one caller.
+
+    One caller at a time: moto's shard put is not thread-safe (TESTING.md).
+    """
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        response = kinesis.put_records(
+            StreamName=name,
+            Records=[{"PartitionKey": key, "Data": data.encode()} for key, data in chunk],
+        )
+        assert response.get("FailedRecordCount", 0) == 0, response
+
+
+def shard_ids(kinesis: Any, name: str) -> list[str]:
+    return [s["ShardId"] for s in kinesis.list_shards(StreamName=name)["Shards"]]
+
+
+def make_table(dynamodb: Any, name: str, view: str = "NEW_AND_OLD_IMAGES") -> str:
+    """A table keyed by pk (S) + sk (N) with a stream; returns the stream's ARN."""
+    table = dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )["TableDescription"]
+    return str(table["LatestStreamArn"])
+
+
+def stream_config(
+    endpoint: str,
+    source_arn: str,
+    state: Path,
+    extra_mapping: str = "",
+    starting_position: str = "TRIM_HORIZON",
+    timeout: int = 3,
+) -> str:
+    return textwrap.dedent(f"""\
+        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
+        http: {{listen: "127.0.0.1:0"}}
+        state: {{path: "{state}"}}
+        shutdown_timeout: 10
+        functions:
+          fn:
+            handler: "itest_handlers:handler"
+            timeout: {timeout}
+            code_uri: "{HERE}"
+        mappings:
+          - function: fn
+            event_source_arn: "{source_arn}"
+            starting_position: {starting_position}
+            shard_refresh_seconds: 0.5
+        """) + textwrap.indent(textwrap.dedent(extra_mapping), "    ")
+
+
+def delivered_data() -> list[str]:
+    """Kinesis data of every delivered record, decoded, in invocation order."""
+    import base64
+
+    return [base64.b64decode(r["kinesis"]["data"]).decode() for r in itest_handlers.records()]
+
+
+def per_key(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        out[record["kinesis"]["partitionKey"]].append(record)
+    return out
+
+
+def wait_seconds(start: float, seconds: float) -> float:
+    return max(0.0, start + seconds - time.monotonic())
