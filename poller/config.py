@@ -198,14 +198,17 @@ class StreamMappingConfig(_MappingConfig):
 
 
 def _mapping_kind(value: object) -> str:
-    arn = (
-        value.get("event_source_arn", value.get("EventSourceArn"))
-        if isinstance(value, dict)
-        else getattr(value, "event_source_arn", None)
-    )
-    if isinstance(arn, str) and arn.split(":")[2:3] in (["kinesis"], ["dynamodb"]):
+    """SQS or stream, by the source ARN's service; an unknown service goes by the fields given
+    (the rule check then names the unsupported service)."""
+    if not isinstance(value, dict):
+        return "stream" if isinstance(value, StreamMappingConfig) else "sqs"
+    arn = value.get("event_source_arn", value.get("EventSourceArn"))
+    service = arn.split(":")[2:3] if isinstance(arn, str) else []
+    if service in (["kinesis"], ["dynamodb"]):
         return "stream"
-    return "sqs"  # SQS, and any other ARN: its rule check names the unsupported service
+    if service != ["sqs"] and {"starting_position", "StartingPosition"} & set(value):
+        return "stream"
+    return "sqs"
 
 
 MappingConfig = Annotated[

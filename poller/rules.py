@@ -61,7 +61,12 @@ def _check_mapping(
     except ValueError as exc:
         yield (f"{path}.event_source_arn", str(exc))
         return
-    if isinstance(mapping, StreamMappingConfig):
+    if arn.service not in ("sqs", "kinesis", "dynamodb"):
+        yield (
+            f"{path}.event_source_arn",
+            f"unsupported event source service {arn.service!r}: {SOURCES}",
+        )
+    elif isinstance(mapping, StreamMappingConfig):
         yield from _stream_issues(path, mapping, arn, now)
     elif arn.service != "sqs":
         yield (

@@ -1,0 +1,26 @@
+"""A handler for daemons run as separate processes: appends each batch to a JSON-lines file.
+
+The file is $POLLER_TEST_LOG; each line is {"ids": [...eventIDs], "data": [...]}, written and
+flushed before the handler returns, so a SIGKILL leaves every started batch on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from typing import Any
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    records = event["Records"]
+    line = {
+        "ids": [r["eventID"] for r in records],
+        "data": [base64.b64decode(r["kinesis"]["data"]).decode() for r in records],
+    }
+    with open(os.environ["POLLER_TEST_LOG"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    time.sleep(float(os.environ.get("POLLER_TEST_SLEEP", "0.02")))
