@@ -52,6 +52,29 @@ class QueueSpec(BaseModel):
     dead_letter: DeadLetterSpec | None = None
 
 
+class StreamSpec(BaseModel):
+    """A Kinesis stream the embedded endpoint creates at start-up."""
+
+    model_config = _STRICT
+    name: str
+    shards: Annotated[int, Field(ge=1, le=100)] = 1
+
+
+class TableSpec(BaseModel):
+    """A DynamoDB table (with a stream) the embedded endpoint creates at start-up.
+
+    Keys are strings: `partition_key` and an optional `sort_key` attribute name.
+    """
+
+    model_config = _STRICT
+    name: str
+    partition_key: str = "pk"
+    sort_key: str | None = None
+    stream_view_type: Literal["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"] = (
+        "NEW_AND_OLD_IMAGES"
+    )
+
+
 class EmbeddedConfig(BaseModel):
     """An AWS-compatible endpoint started inside poller (moto's server, from the `local` extra)."""
 
@@ -59,6 +82,8 @@ class EmbeddedConfig(BaseModel):
     enabled: bool = False
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     queues: list[QueueSpec] = []
+    streams: list[StreamSpec] = []
+    tables: list[TableSpec] = []
 
 
 class HttpConfig(BaseModel):

@@ -21,7 +21,13 @@ from poller.aws import Aws
 from poller.config import AwsConfig, PollerConfig, StreamMappingConfig
 from poller.invokers.python import PythonInvoker, function_identity, load_handler
 from poller.lifecycle import Lifecycle
-from poller.local import LOCAL_CREDENTIALS, EmbeddedEndpoint, create_queues
+from poller.local import (
+    LOCAL_CREDENTIALS,
+    EmbeddedEndpoint,
+    create_queues,
+    create_streams,
+    create_tables,
+)
 from poller.runtime import Runtime
 from poller.sqs_mapping import SqsMapping
 from poller.state.base import CheckpointStore
@@ -105,6 +111,12 @@ class Daemon:
         aws = Aws(aws_config, self.metrics, credentials=LOCAL_CREDENTIALS)
         async with aws.client("sqs") as client:
             await create_queues(client, aws_config.region, embedded.queues)
+        if embedded.streams:
+            async with aws.client("kinesis") as client:
+                await create_streams(client, embedded.streams)
+        if embedded.tables:
+            async with aws.client("dynamodb") as client:
+                await create_tables(client, embedded.tables)
         return aws
 
     async def _open_store(self, stack: AsyncExitStack) -> CheckpointStore | None:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from poller.arns import Arn
-from poller.config import QueueSpec
+from poller.config import QueueSpec, StreamSpec, TableSpec
 from poller.errors import StartupError
 
 # moto accepts any credentials; these keep botocore from searching for real ones.
@@ -67,3 +67,32 @@ async def create_queues(client: Any, region: str, specs: list[QueueSpec]) -> dic
         created = await client.create_queue(QueueName=spec.name, Attributes=attributes)
         urls[spec.name] = created["QueueUrl"]
     return urls
+
+
+async def create_streams(client: Any, specs: list[StreamSpec]) -> None:
+    """Create each Kinesis stream and wait until it is ACTIVE."""
+    for spec in specs:
+        await client.create_stream(StreamName=spec.name, ShardCount=spec.shards)
+    for spec in specs:
+        waiter = client.get_waiter("stream_exists")
+        await waiter.wait(StreamName=spec.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+
+
+async def create_tables(client: Any, specs: list[TableSpec]) -> dict[str, str]:
+    """Create each table with its stream on; returns table name → stream ARN."""
+    arns: dict[str, str] = {}
+    for spec in specs:
+        keys = [(spec.partition_key, "HASH")]
+        if spec.sort_key:
+            keys.append((spec.sort_key, "RANGE"))
+        created = await client.create_table(
+            TableName=spec.name,
+            KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name, _ in keys
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": spec.stream_view_type},
+        )
+        arns[spec.name] = created["TableDescription"]["LatestStreamArn"]
+    return arns
