@@ -7,8 +7,17 @@ import uuid as uuid_mod
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 from pydantic.alias_generators import to_pascal
+from pydantic_core import PydanticCustomError
 
 from poller.arns import Arn
 
@@ -28,6 +37,16 @@ _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[\w.-]+):(?P<port>\d{1,5})$")
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
+def _not_bool(value: object) -> object:
+    # YAML's `true` would pass pydantic's lax int as 1: a BatchSize of `yes` is a mistake.
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+
+
 class AwsConfig(BaseModel):
     """How to reach AWS: region and an optional endpoint (LocalStack, moto, ...)."""
 
@@ -40,7 +59,7 @@ class AwsConfig(BaseModel):
 class DeadLetterSpec(BaseModel):
     model_config = _STRICT
     name: str
-    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 3
+    max_receive_count: Annotated[Int, Field(ge=1, le=1000)] = 3
 
 
 class QueueSpec(BaseModel):
@@ -48,7 +67,7 @@ class QueueSpec(BaseModel):
 
     model_config = _STRICT
     name: str
-    visibility_timeout: Annotated[int, Field(ge=0, le=43200)] = 30
+    visibility_timeout: Annotated[Int, Field(ge=0, le=43200)] = 30
     dead_letter: DeadLetterSpec | None = None
 
 
@@ -57,7 +76,7 @@ class StreamSpec(BaseModel):
 
     model_config = _STRICT
     name: str
-    shards: Annotated[int, Field(ge=1, le=100)] = 1
+    shards: Annotated[Int, Field(ge=1, le=100)] = 1
 
 
 class TableSpec(BaseModel):
@@ -80,7 +99,7 @@ class EmbeddedConfig(BaseModel):
 
     model_config = _STRICT
     enabled: bool = False
-    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    port: Annotated[Int, Field(ge=0, le=65535)] = 0
     queues: list[QueueSpec] = []
     streams: list[StreamSpec] = []
     tables: list[TableSpec] = []
@@ -125,14 +144,14 @@ class FunctionConfig(BaseModel):
 
     model_config = _STRICT
     handler: str
-    timeout: Annotated[int, Field(ge=1, le=900)] = 3
-    memory_size: Annotated[int, Field(ge=128, le=10240)] = 128
+    timeout: Annotated[Int, Field(ge=1, le=900)] = 3
+    memory_size: Annotated[Int, Field(ge=128, le=10240)] = 128
     environment: dict[str, str] = {}
     code_uri: str | None = None
     # The execution role: stream events carry it as invokeIdentityArn. Unset, poller uses
     # arn:aws:iam::<source account>:role/<function name>.
     role: Annotated[str | None, Field(pattern=r"^arn:[\w-]+:iam::\d{12}:role/.+$")] = None
-    max_threads: Annotated[int, Field(ge=1, le=1024)] = 64
+    max_threads: Annotated[Int, Field(ge=1, le=1024)] = 64
 
     @field_validator("handler")
     @classmethod
@@ -152,7 +171,7 @@ class FunctionConfig(BaseModel):
 
 class ScalingConfig(BaseModel):
     model_config = _LAMBDA_API
-    maximum_concurrency: Annotated[int, Field(ge=2, le=1000)] | None = None
+    maximum_concurrency: Annotated[Int, Field(ge=2, le=1000)] | None = None
 
 
 class _MappingConfig(BaseModel):
@@ -162,8 +181,8 @@ class _MappingConfig(BaseModel):
     function: str = Field(alias="FunctionName")
     event_source_arn: str
     enabled: bool = True
-    batch_size: Annotated[int, Field(ge=1, le=10000)] = 10
-    maximum_batching_window_in_seconds: Annotated[int, Field(ge=0, le=300)] = 0
+    batch_size: Annotated[Int, Field(ge=1, le=10000)] = 10
+    maximum_batching_window_in_seconds: Annotated[Int, Field(ge=0, le=300)] = 0
     function_response_types: Annotated[
         list[Literal["ReportBatchItemFailures"]], Field(max_length=1)
     ] = []
@@ -209,8 +228,8 @@ class StreamMappingConfig(_MappingConfig):
     `event_source_arn` may also name a DynamoDB *table*: poller reads its latest stream.
     """
 
-    batch_size: Annotated[int, Field(ge=1, le=10000)] = 100
-    parallelization_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    batch_size: Annotated[Int, Field(ge=1, le=10000)] = 100
+    parallelization_factor: Annotated[Int, Field(ge=1, le=10)] = 1
     # Required by AWS; checked in rules with AWS's message so it names the mapping.
     starting_position: StartingPosition | None = None
     starting_position_timestamp: datetime | None = None

@@ -118,13 +118,13 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> str:
     """Render a pydantic location with the key spelling the user actually wrote."""
     out = ""
     node = data
-    for part in loc:
+    for position, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
         key = str(part)
-        if key in _UNION_TAGS and isinstance(node, dict) and key not in node:
+        if key in _UNION_TAGS and position >= 2 and loc[position - 2] == "mappings":
             continue  # the mapping kind pydantic chose, not a key the user wrote
         if isinstance(node, dict):
             for candidate in (key, to_snake(key), to_pascal(key), _ALIASES.get(key, key)):

@@ -52,13 +52,19 @@ LATEST = Position("LATEST")
 def is_finished(shard: ShardInfo, checkpoints: Mapping[str, str], starting_position: str) -> bool:
     """True when nothing of `shard` is left for this mapping to read.
 
-    Either its checkpoint is SHARD_END, or it is closed, never read (no checkpoint), and the
-    mapping starts at LATEST, which skips what a closed shard holds.
+    Either its checkpoint is SHARD_END, or it is closed, never read (no checkpoint), the mapping
+    starts at LATEST (which skips what a closed shard holds), and no parent of it was read: the
+    child of a read shard is part of what the mapping owes, whatever its StartingPosition.
     """
     checkpoint = checkpoints.get(shard.shard_id)
     if checkpoint == SHARD_END:
         return True
-    return checkpoint is None and shard.closed and starting_position == "LATEST"
+    return (
+        checkpoint is None
+        and shard.closed
+        and starting_position == "LATEST"
+        and not any(checkpoints.get(parent) for parent in shard.parents)
+    )
 
 
 def startable(
