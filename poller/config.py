@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuid_mod
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -235,6 +235,14 @@ class StreamMappingConfig(_MappingConfig):
     starting_position_timestamp: datetime | None = None
     # poller's own: how often the shard list is refreshed (new shards, closed shards).
     shard_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+
+    @field_validator("starting_position_timestamp")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # A timestamp written without a zone is UTC, as AWS's API takes it, not local time.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     @property
     def is_dynamodb(self) -> bool:

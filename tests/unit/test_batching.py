@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from poller.batching import (
     next_step,
     payload_bytes,
     split_groups,
+    window_wait,
 )
 from poller.events.sqs import to_message
 
@@ -258,3 +260,44 @@ def test_split_groups_real_messages() -> None:
         ["handle-1", "handle-3"],
         ["handle-2"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "count", "nbytes", "elapsed", "expected"),
+    [
+        # A stream lane never invokes empty, whatever the window or the time waited.
+        pytest.param(GatherPolicy(100, 5), 0, 14, 0.0, math.inf, id="empty-waits-forever"),
+        pytest.param(GatherPolicy(100, 0), 0, 14, 0.0, math.inf, id="empty-window-0"),
+        pytest.param(GatherPolicy(100, 5), 0, 14, 99.0, math.inf, id="empty-past-window"),
+        # Full by count.
+        pytest.param(GatherPolicy(100, 5), 100, 500, 0.0, 0.0, id="full-by-count"),
+        pytest.param(GatherPolicy(100, 5), 150, 500, 0.0, 0.0, id="over-by-count"),
+        pytest.param(GatherPolicy(1, 300), 1, 20, 0.0, 0.0, id="batch-size-1"),
+        # Full by bytes: 6 MB, or a small test cap.
+        pytest.param(
+            GatherPolicy(10000, 5), 3, MAX_PAYLOAD_BYTES, 0.0, 0.0, id="full-by-6mb",
+        ),
+        pytest.param(
+            GatherPolicy(100, 5, max_bytes=1000), 2, 1000, 0.0, 0.0, id="full-by-bytes-exact",
+        ),
+        pytest.param(
+            GatherPolicy(100, 5, max_bytes=1000), 2, 1200, 0.0, 0.0, id="over-by-bytes",
+        ),
+        pytest.param(
+            GatherPolicy(100, 5, max_bytes=1000), 2, 999, 1.0, 4.0, id="one-byte-short-waits",
+        ),
+        # Window 0: invoke with whatever is buffered.
+        pytest.param(GatherPolicy(100, 0), 1, 20, 0.0, 0.0, id="window-0"),
+        # Within the window: the remaining seconds, not rounded (no receive to round up).
+        pytest.param(GatherPolicy(100, 5), 1, 20, 0.0, 5.0, id="window-just-opened"),
+        pytest.param(GatherPolicy(100, 5), 10, 500, 1.5, 3.5, id="window-remaining"),
+        pytest.param(GatherPolicy(100, 300), 99, 500, 299.75, 0.25, id="window-300-almost-over"),
+        # Past the window: invoke now.
+        pytest.param(GatherPolicy(100, 5), 10, 500, 5.0, 0.0, id="window-elapsed-exactly"),
+        pytest.param(GatherPolicy(100, 5), 10, 500, 7.5, 0.0, id="window-elapsed-past"),
+    ],
+)  # fmt: skip
+def test_window_wait(
+    policy: GatherPolicy, count: int, nbytes: int, elapsed: float, expected: float
+) -> None:
+    assert window_wait(policy, count, nbytes, elapsed) == expected

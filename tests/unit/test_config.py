@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import textwrap
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from poller import rules
-from poller.config import FunctionConfig, HttpConfig, PollerConfig
+from poller.arns import Arn
+from poller.config import (
+    FunctionConfig,
+    HttpConfig,
+    PollerConfig,
+    SqsMappingConfig,
+    StreamMappingConfig,
+)
 from poller.errors import ConfigError
 from poller.loader import load_config, parse_config
 
@@ -80,6 +88,7 @@ mappings:
 )
 def test_mapping_field_spellings(text: str) -> None:
     mapping = parse_config(text, {}).mappings[0]
+    assert isinstance(mapping, SqsMappingConfig)
     assert mapping.function == "fn"
     assert mapping.event_source_arn == QUEUE
     assert mapping.enabled is False
@@ -113,6 +122,7 @@ def test_defaults() -> None:
     assert function.code_uri is None
     assert function.max_threads == 64
     mapping = config.mappings[0]
+    assert isinstance(mapping, SqsMappingConfig)
     assert mapping.enabled is True
     assert mapping.batch_size == 10
     assert mapping.maximum_batching_window_in_seconds == 0
@@ -143,7 +153,9 @@ def test_mapping_uuid_is_stable_and_overridable() -> None:
 
 def test_empty_scaling_config_removes_maximum_concurrency() -> None:
     text = config_text(f"{{function: fn, event_source_arn: '{QUEUE}', ScalingConfig: {{}}}}")
-    assert parse_config(text, {}).mappings[0].scaling_config.maximum_concurrency is None
+    mapping = parse_config(text, {}).mappings[0]
+    assert isinstance(mapping, SqsMappingConfig)
+    assert mapping.scaling_config.maximum_concurrency is None
 
 
 # --- ${ENV} interpolation -------------------------------------------------------------------------
@@ -435,15 +447,11 @@ def test_maximum_concurrency_bounds_accepted(maximum: int) -> None:
         f"{{function: fn, event_source_arn: '{QUEUE}', "
         f"ScalingConfig: {{MaximumConcurrency: {maximum}}}}}"
     )
-    assert parse_config(text, {}).mappings[0].scaling_config.maximum_concurrency == maximum
+    mapping = parse_config(text, {}).mappings[0]
+    assert isinstance(mapping, SqsMappingConfig)
+    assert mapping.scaling_config.maximum_concurrency == maximum
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="config.SqsMappingConfig accepts a YAML boolean for BatchSize (pydantic lax mode "
-    "turns true into 1) instead of rejecting the wrong type",
-)
 def test_boolean_batch_size_is_rejected() -> None:
     text = config_text(f"{{function: fn, event_source_arn: '{QUEUE}', batch_size: true}}")
     with pytest.raises(ConfigError):
@@ -913,3 +921,499 @@ def test_shipped_config_loads(path: Path) -> None:
         pytest.skip(f"{path} not written yet")
     config = load_config(path, {})
     assert config.functions
+
+
+# --- stream mappings: Kinesis and DynamoDB Streams (§1.1, §1.2) -------------------------------
+
+KINESIS = "arn:aws:kinesis:us-east-1:123456789012:stream/clicks"
+DDB_STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2024-01-01T00:00:00.000"
+DDB_TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders"
+CONSUMER = "arn:aws:kinesis:us-east-1:123456789012:stream/clicks/consumer/c:1700000000"
+NOW = 1_700_000_000.0
+
+
+def at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def check_stream(fields: dict[str, object], now: float = NOW) -> list[tuple[str, str]]:
+    """rules.check on one mapping of function `fn`, with a fixed clock."""
+    config = PollerConfig.model_validate(
+        {
+            "functions": {"fn": {"handler": "app:handler"}},
+            "mappings": [{"function": "fn", **fields}],
+        }
+    )
+    return rules.check(config, now=now)
+
+
+@pytest.mark.parametrize(
+    ("arn", "dynamodb", "display_name"),
+    [
+        pytest.param(KINESIS, False, "fn-clicks", id="kinesis"),
+        pytest.param(DDB_STREAM, True, "fn-Orders", id="dynamodb-stream"),
+        pytest.param(DDB_TABLE, True, "fn-Orders", id="dynamodb-table"),
+    ],
+)
+def test_stream_mapping_defaults(arn: str, dynamodb: bool, display_name: str) -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{arn}', StartingPosition: LATEST}}")
+    mapping = parse_config(text, {}).mappings[0]
+    assert isinstance(mapping, StreamMappingConfig)
+    assert mapping.batch_size == 100
+    assert mapping.parallelization_factor == 1
+    assert mapping.maximum_batching_window_in_seconds == 0
+    assert mapping.shard_refresh_seconds == 10.0
+    assert mapping.starting_position == "LATEST"
+    assert mapping.starting_position_timestamp is None
+    assert mapping.enabled is True
+    assert mapping.function_response_types == []
+    assert mapping.is_dynamodb is dynamodb
+    assert mapping.display_name == display_name
+    assert mapping.mapping_uuid == str(uuid.uuid5(uuid.NAMESPACE_URL, f"fn|{arn}"))
+
+
+@pytest.mark.parametrize(
+    ("mapping", "kind"),
+    [
+        pytest.param(f"{{function: fn, event_source_arn: '{QUEUE}'}}", SqsMappingConfig,
+                     id="sqs-snake"),
+        pytest.param(f"{{FunctionName: fn, EventSourceArn: '{QUEUE}'}}", SqsMappingConfig,
+                     id="sqs-pascal"),
+        pytest.param(f"{{function: fn, event_source_arn: '{KINESIS}', starting_position: LATEST}}",
+                     StreamMappingConfig, id="kinesis-snake"),
+        pytest.param(f"{{FunctionName: fn, EventSourceArn: '{KINESIS}', StartingPosition: LATEST}}",
+                     StreamMappingConfig, id="kinesis-pascal"),
+        pytest.param(f"{{FunctionName: fn, EventSourceArn: '{DDB_STREAM}', "
+                     "StartingPosition: LATEST}", StreamMappingConfig, id="dynamodb-stream"),
+        pytest.param(f"{{FunctionName: fn, EventSourceArn: '{DDB_TABLE}', "
+                     "StartingPosition: LATEST}", StreamMappingConfig, id="dynamodb-table"),
+    ],
+)  # fmt: skip
+def test_mapping_kind_chosen_by_arn(mapping: str, kind: type) -> None:
+    assert type(parse_config(config_text(mapping), {}).mappings[0]) is kind
+
+
+STREAM_SNAKE = (
+    f"{{function: fn, event_source_arn: '{KINESIS}', parallelization_factor: 4, "
+    "starting_position: AT_TIMESTAMP, starting_position_timestamp: '2023-11-14T22:13:20Z'}"
+)
+STREAM_PASCAL = (
+    f"{{FunctionName: fn, EventSourceArn: '{KINESIS}', ParallelizationFactor: 4, "
+    "StartingPosition: AT_TIMESTAMP, StartingPositionTimestamp: '2023-11-14T22:13:20Z'}"
+)
+STREAM_MIXED = (
+    f"{{FunctionName: fn, event_source_arn: '{KINESIS}', ParallelizationFactor: 4, "
+    "starting_position: AT_TIMESTAMP, StartingPositionTimestamp: 1700000000}"
+)
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        pytest.param(STREAM_SNAKE, id="snake_case"),
+        pytest.param(STREAM_PASCAL, id="PascalCase"),
+        pytest.param(STREAM_MIXED, id="mixed-unix-seconds"),
+    ],
+)
+def test_stream_field_spellings(mapping: str) -> None:
+    parsed = parse_config(config_text(mapping), {}).mappings[0]
+    assert isinstance(parsed, StreamMappingConfig)
+    assert parsed.parallelization_factor == 4
+    assert parsed.starting_position == "AT_TIMESTAMP"
+    assert parsed.starting_position_timestamp is not None
+    assert parsed.starting_position_timestamp.timestamp() == 1_700_000_000
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param("ParallelizationFactor: 0",
+                     [rng("mappings[0].ParallelizationFactor", 0, "greater than or equal to 1")],
+                     id="parallelization-0"),
+        pytest.param("ParallelizationFactor: 11",
+                     [rng("mappings[0].ParallelizationFactor", 11, "less than or equal to 10")],
+                     id="parallelization-11"),
+        pytest.param("parallelization_factor: 11",
+                     [rng("mappings[0].parallelization_factor", 11, "less than or equal to 10")],
+                     id="parallelization-11-snake"),
+        pytest.param("BatchSize: 0",
+                     [rng("mappings[0].BatchSize", 0, "greater than or equal to 1")],
+                     id="batch-size-0"),
+        pytest.param("BatchSize: 10001",
+                     [rng("mappings[0].BatchSize", 10001, "less than or equal to 10000")],
+                     id="batch-size-10001"),
+        pytest.param("MaximumBatchingWindowInSeconds: 301",
+                     [rng("mappings[0].MaximumBatchingWindowInSeconds", 301,
+                          "less than or equal to 300")],
+                     id="window-301"),
+        pytest.param("shard_refresh_seconds: 0",
+                     [rng("mappings[0].shard_refresh_seconds", 0, "greater than 0.0")],
+                     id="shard-refresh-0"),
+        pytest.param("StartingPosition: NOW",
+                     ["mappings[0].StartingPosition: Input should be 'TRIM_HORIZON', 'LATEST' or "
+                      "'AT_TIMESTAMP'"],
+                     id="starting-position-unknown"),
+        pytest.param("ParallelizationFactor: 11, BatchSize: 10001",
+                     [rng("mappings[0].BatchSize", 10001, "less than or equal to 10000"),
+                      rng("mappings[0].ParallelizationFactor", 11, "less than or equal to 10")],
+                     id="every-error-listed"),
+    ],
+)  # fmt: skip
+def test_stream_validation_errors(fields: str, expected: list[str]) -> None:
+    text = config_text(f"{{function: fn, event_source_arn: '{KINESIS}', {fields}}}")
+    assert issues_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("factor", "batch_size", "window"),
+    [
+        pytest.param(1, 1, 0, id="minimums"),
+        pytest.param(10, 10000, 300, id="maximums"),
+    ],
+)
+def test_stream_valid_ranges(factor: int, batch_size: int, window: int) -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST, "
+        f"ParallelizationFactor: {factor}, BatchSize: {batch_size}, "
+        f"MaximumBatchingWindowInSeconds: {window}}}"
+    )
+    mapping = parse_config(text, {}).mappings[0]
+    assert isinstance(mapping, StreamMappingConfig)
+    assert (mapping.parallelization_factor, mapping.batch_size) == (factor, batch_size)
+    assert mapping.maximum_batching_window_in_seconds == window
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST, "
+            "ScalingConfig: {MaximumConcurrency: 2}}",
+            ["mappings[0].ScalingConfig: unknown field"],
+            id="scaling-config-on-kinesis",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{DDB_STREAM}', StartingPosition: LATEST, "
+            "scaling_config: {}}",
+            ["mappings[0].scaling_config: unknown field"],
+            id="scaling-config-on-dynamodb",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST, "
+            "visibility_heartbeat: true}",
+            ["mappings[0].visibility_heartbeat: unknown field"],
+            id="visibility-heartbeat-on-kinesis",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST, bogus: 1}}",
+            ["mappings[0].bogus: unknown field"],
+            id="bogus-on-kinesis",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', StartingPosition: LATEST}}",
+            ["mappings[0].StartingPosition: unknown field"],
+            id="starting-position-on-sqs",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', parallelization_factor: 2}}",
+            ["mappings[0].parallelization_factor: unknown field"],
+            id="parallelization-factor-on-sqs",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{QUEUE}', ShardRefreshSeconds: 5}}",
+            ["mappings[0].ShardRefreshSeconds: unknown field"],
+            id="shard-refresh-on-sqs",
+        ),
+    ],
+)
+def test_fields_of_the_other_kind_are_unknown(mapping: str, expected: list[str]) -> None:
+    assert issues_of(config_text(mapping)) == expected
+
+
+def test_unknown_key_named_like_the_union_tag() -> None:
+    # Regression: only the tag pydantic inserts after `mappings[i]` is dropped, not a user key.
+    text = config_text(f"{{function: fn, event_source_arn: '{KINESIS}', stream: 1}}")
+    assert issues_of(text) == ["mappings[0].stream: unknown field"]
+
+
+FUTURE = "cannot be in the future"
+NEEDS_TIMESTAMP = "required when StartingPosition is AT_TIMESTAMP"
+ONLY_AT_TIMESTAMP = "only valid with StartingPosition AT_TIMESTAMP"
+NOT_KINESIS = "not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+NOT_DYNAMODB = (
+    "not a DynamoDB stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL) "
+    "or table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)"
+)
+NO_CONSUMERS = (
+    "enhanced fan-out consumer ARNs are not supported: use the stream's ARN "
+    "(arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+)
+P = "mappings[0]"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "TRIM_HORIZON"}, [],
+                     id="kinesis-trim-horizon"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "LATEST"}, [],
+                     id="kinesis-latest"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "AT_TIMESTAMP",
+                      "starting_position_timestamp": at(NOW - 3600)}, [],
+                     id="kinesis-at-timestamp-past"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "AT_TIMESTAMP",
+                      "starting_position_timestamp": at(NOW)}, [],
+                     id="kinesis-at-timestamp-now"),
+        pytest.param({"event_source_arn": DDB_STREAM, "starting_position": "TRIM_HORIZON"}, [],
+                     id="dynamodb-stream-arn-accepted"),
+        pytest.param({"event_source_arn": DDB_TABLE, "starting_position": "LATEST"}, [],
+                     id="dynamodb-table-arn-accepted"),
+        # StartingPosition is required for streams.
+        pytest.param({"event_source_arn": KINESIS},
+                     [(f"{P}.starting_position", rules.POSITION_REQUIRED)],
+                     id="kinesis-position-missing"),
+        pytest.param({"event_source_arn": DDB_STREAM},
+                     [(f"{P}.starting_position", rules.POSITION_REQUIRED)],
+                     id="dynamodb-position-missing"),
+        # AT_TIMESTAMP: Kinesis only, with a timestamp that is not in the future.
+        pytest.param({"event_source_arn": DDB_STREAM, "starting_position": "AT_TIMESTAMP"},
+                     [(f"{P}.starting_position", rules.UNSUPPORTED_POSITION)],
+                     id="dynamodb-at-timestamp"),
+        pytest.param({"event_source_arn": DDB_TABLE, "starting_position": "AT_TIMESTAMP",
+                      "starting_position_timestamp": at(NOW - 3600)},
+                     [(f"{P}.starting_position", rules.UNSUPPORTED_POSITION)],
+                     id="dynamodb-table-at-timestamp-with-timestamp"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "AT_TIMESTAMP"},
+                     [(f"{P}.starting_position_timestamp", NEEDS_TIMESTAMP)],
+                     id="at-timestamp-without-timestamp"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "AT_TIMESTAMP",
+                      "starting_position_timestamp": at(NOW + 1)},
+                     [(f"{P}.starting_position_timestamp", FUTURE)],
+                     id="timestamp-in-the-future"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "LATEST",
+                      "starting_position_timestamp": at(NOW - 3600)},
+                     [(f"{P}.starting_position_timestamp", ONLY_AT_TIMESTAMP)],
+                     id="timestamp-with-latest"),
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "TRIM_HORIZON",
+                      "starting_position_timestamp": at(NOW - 3600)},
+                     [(f"{P}.starting_position_timestamp", ONLY_AT_TIMESTAMP)],
+                     id="timestamp-with-trim-horizon"),
+        pytest.param({"event_source_arn": DDB_STREAM, "starting_position": "LATEST",
+                      "starting_position_timestamp": at(NOW - 3600)},
+                     [(f"{P}.starting_position_timestamp", ONLY_AT_TIMESTAMP)],
+                     id="timestamp-on-dynamodb"),
+        # Source ARNs.
+        pytest.param({"event_source_arn": CONSUMER, "starting_position": "LATEST"},
+                     [(f"{P}.event_source_arn", NO_CONSUMERS)], id="kinesis-consumer-arn"),
+        pytest.param({"event_source_arn": "arn:aws:kinesis:us-east-1:123456789012:clicks",
+                      "starting_position": "LATEST"},
+                     [(f"{P}.event_source_arn", NOT_KINESIS)], id="kinesis-resource-without-type"),
+        pytest.param({"event_source_arn": "arn:aws:kinesis:us-east-1:123456789012:stream/",
+                      "starting_position": "LATEST"},
+                     [(f"{P}.event_source_arn", NOT_KINESIS)], id="kinesis-stream-without-name"),
+        pytest.param({"event_source_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/Orders"
+                                          "/index/ByDate",
+                      "starting_position": "LATEST"},
+                     [(f"{P}.event_source_arn", NOT_DYNAMODB)], id="dynamodb-index-arn-rejected"),
+        pytest.param({"event_source_arn": CONSUMER},
+                     [(f"{P}.event_source_arn", NO_CONSUMERS),
+                      (f"{P}.starting_position", rules.POSITION_REQUIRED)],
+                     id="every-stream-rule-listed"),
+        # A batch window is not required for a stream batch over 10 (AWS's defaults: 100 and 0).
+        pytest.param({"event_source_arn": KINESIS, "starting_position": "LATEST",
+                      "batch_size": 10000, "maximum_batching_window_in_seconds": 0}, [],
+                     id="kinesis-batch-10000-window-0"),
+        pytest.param({"event_source_arn": DDB_STREAM, "starting_position": "LATEST",
+                      "batch_size": 11}, [], id="dynamodb-batch-11-window-0"),
+    ],
+)  # fmt: skip
+def test_stream_rules(fields: dict[str, object], expected: list[tuple[str, str]]) -> None:
+    assert check_stream(fields) == expected
+
+
+@pytest.mark.parametrize(
+    ("resource", "service", "expected"),
+    [
+        pytest.param("stream/clicks", "kinesis", None, id="kinesis-stream"),
+        pytest.param("stream/clicks/consumer/c:1700000000", "kinesis", NO_CONSUMERS,
+                     id="kinesis-consumer"),
+        pytest.param("clicks", "kinesis", NOT_KINESIS, id="kinesis-bare-name"),
+        pytest.param("stream", "kinesis", NOT_KINESIS, id="kinesis-type-only"),
+        pytest.param("stream/", "kinesis", NOT_KINESIS, id="kinesis-empty-name"),
+        pytest.param("stream/a/b", "kinesis", NOT_KINESIS, id="kinesis-three-parts"),
+        pytest.param("table/Orders", "kinesis", NOT_KINESIS, id="kinesis-table-resource"),
+        pytest.param("table/Orders", "dynamodb", None, id="dynamodb-table"),
+        pytest.param("table/Orders/stream/2024-01-01T00:00:00.000", "dynamodb", None,
+                     id="dynamodb-stream"),
+        pytest.param("table/Orders/index/ByDate", "dynamodb", NOT_DYNAMODB, id="dynamodb-index"),
+        pytest.param("table/Orders/backup/01", "dynamodb", NOT_DYNAMODB, id="dynamodb-backup"),
+        pytest.param("table/", "dynamodb", NOT_DYNAMODB, id="dynamodb-empty-table"),
+        pytest.param("table/Orders/stream/", "dynamodb", NOT_DYNAMODB,
+                     id="dynamodb-empty-label"),
+        pytest.param("table/Orders/stream", "dynamodb", NOT_DYNAMODB, id="dynamodb-no-label"),
+        pytest.param("stream/clicks", "dynamodb", NOT_DYNAMODB, id="dynamodb-stream-resource"),
+    ],
+)  # fmt: skip
+def test_stream_arn_issue(resource: str, service: str, expected: str | None) -> None:
+    arn = Arn.parse(f"arn:aws:{service}:us-east-1:123456789012:{resource}")
+    assert rules.stream_arn_issue(arn) == expected
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        pytest.param(
+            f"{{FunctionName: fn, EventSourceArn: '{CONSUMER}', StartingPosition: LATEST}}",
+            [f"mappings[0].EventSourceArn: {NO_CONSUMERS}"],
+            id="event-source-arn-pascal",
+        ),
+        pytest.param(
+            f"{{FunctionName: fn, EventSourceArn: '{KINESIS}', StartingPosition: LATEST, "
+            "StartingPositionTimestamp: '2023-11-14T22:13:20Z'}",
+            [f"mappings[0].StartingPositionTimestamp: {ONLY_AT_TIMESTAMP}"],
+            id="timestamp-pascal",
+        ),
+        pytest.param(
+            f"{{function: fn, event_source_arn: '{KINESIS}', starting_position: LATEST, "
+            "starting_position_timestamp: '2023-11-14T22:13:20Z'}",
+            [f"mappings[0].starting_position_timestamp: {ONLY_AT_TIMESTAMP}"],
+            id="timestamp-snake",
+        ),
+        pytest.param(
+            f"{{FunctionName: fn, EventSourceArn: '{KINESIS}', StartingPosition: AT_TIMESTAMP, "
+            "StartingPositionTimestamp: '2999-01-01T00:00:00Z'}",
+            [f"mappings[0].StartingPositionTimestamp: {FUTURE}"],
+            id="future-timestamp-pascal",
+        ),
+        pytest.param(
+            f"{{FunctionName: nope, EventSourceArn: '{DDB_STREAM}', StartingPosition: LATEST}}",
+            ["mappings[0].FunctionName: no function named 'nope' (defined: fn)"],
+            id="unknown-function-pascal",
+        ),
+    ],
+)
+def test_stream_rule_paths_use_the_spelling_the_user_wrote(
+    mapping: str, expected: list[str]
+) -> None:
+    assert issues_of(config_text(mapping)) == expected
+
+
+@pytest.mark.parametrize("arn", [pytest.param(KINESIS, id="kinesis"),
+                                 pytest.param(DDB_STREAM, id="dynamodb-stream"),
+                                 pytest.param(DDB_TABLE, id="dynamodb-table")])  # fmt: skip
+def test_duplicate_stream_mapping(arn: str) -> None:
+    text = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - {{function: fn, event_source_arn: '{arn}', StartingPosition: LATEST, name: first}}
+  - {{FunctionName: fn, EventSourceArn: '{arn}', StartingPosition: TRIM_HORIZON, name: second}}
+"""
+    first_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fn|{arn}"))
+    assert issues_of(text) == [
+        f'mappings[1]: The event source arn (" {arn} ") and function (" fn ") provided mapping '
+        f"already exists. Please update or delete the existing mapping with UUID {first_uuid}"
+    ]
+
+
+def test_stream_and_queue_for_one_function_are_not_duplicates() -> None:
+    text = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - {{function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST}}
+  - {{function: fn, event_source_arn: '{DDB_TABLE}', StartingPosition: LATEST}}
+  - {{function: fn, event_source_arn: '{QUEUE}'}}
+"""
+    names = [m.display_name for m in parse_config(text, {}).mappings]
+    assert names == ["fn-clicks", "fn-Orders", "fn-orders"]
+
+
+@pytest.mark.parametrize(
+    ("arn", "batch_size"),
+    [
+        pytest.param(KINESIS, 11, id="kinesis-11"),
+        pytest.param(KINESIS, 10000, id="kinesis-10000"),
+        pytest.param(DDB_STREAM, 500, id="dynamodb-500"),
+    ],
+)
+def test_stream_batch_over_10_needs_no_window(arn: str, batch_size: int) -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{arn}', StartingPosition: LATEST, "
+        f"BatchSize: {batch_size}, MaximumBatchingWindowInSeconds: 0}}"
+    )
+    mapping = parse_config(text, {}).mappings[0]
+    assert (mapping.batch_size, mapping.maximum_batching_window_in_seconds) == (batch_size, 0)
+
+
+# --- state and function role --------------------------------------------------------------------
+
+
+def test_state_defaults() -> None:
+    state = parse_config("functions: {fn: {handler: 'a:b'}}", {}).state
+    assert (state.backend, state.path) == ("sqlite", ".poller/state.db")
+
+
+def test_state_path_is_configurable() -> None:
+    text = "functions: {fn: {handler: 'a:b'}}\nstate: {backend: sqlite, path: /var/lib/p.db}\n"
+    assert parse_config(text, {}).state.path == "/var/lib/p.db"
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        pytest.param("{backend: redis}", ["state.backend: Input should be 'sqlite'"],
+                     id="unknown-backend"),
+        pytest.param("{Backend: sqlite}", ["state.Backend: unknown field"], id="unknown-field"),
+    ],
+)  # fmt: skip
+def test_state_errors(state: str, expected: list[str]) -> None:
+    assert issues_of(f"functions: {{fn: {{handler: 'a:b'}}}}\nstate: {state}\n") == expected
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        pytest.param("arn:aws:iam::123456789012:role/poller", id="role"),
+        pytest.param("arn:aws:iam::123456789012:role/service-role/poller", id="role-with-path"),
+        pytest.param("arn:aws-cn:iam::123456789012:role/poller", id="china-partition"),
+        pytest.param("arn:aws-us-gov:iam::123456789012:role/poller", id="govcloud-partition"),
+    ],
+)
+def test_function_role_accepted(role: str) -> None:
+    text = f"functions: {{fn: {{handler: 'a:b', role: '{role}'}}}}\n"
+    assert parse_config(text, {}).functions["fn"].role == role
+
+
+def test_function_role_defaults_to_none() -> None:
+    assert parse_config("functions: {fn: {handler: 'a:b'}}", {}).functions["fn"].role is None
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        pytest.param("poller", id="bare-name"),
+        pytest.param("arn:aws:iam::123456789012:user/poller", id="user-arn"),
+        pytest.param("arn:aws:iam::123456789012:role/", id="no-role-name"),
+        pytest.param("arn:aws:iam::12345:role/poller", id="short-account"),
+        pytest.param("arn:aws:iam:us-east-1:123456789012:role/poller", id="with-region"),
+        pytest.param("arn:aws:sts::123456789012:assumed-role/poller/s", id="assumed-role"),
+        pytest.param("arn:aws:lambda:us-east-1:123456789012:function:fn", id="function-arn"),
+    ],
+)
+def test_function_role_must_be_an_iam_role_arn(role: str) -> None:
+    text = f"functions: {{fn: {{handler: 'a:b', role: '{role}'}}}}\n"
+    assert issues_of(text) == [
+        "functions.fn.role: String should match pattern '^arn:[\\w-]+:iam::\\d{12}:role/.+$'"
+    ]
+
+
+def test_naive_starting_position_timestamp_is_utc() -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{KINESIS}', StartingPosition: AT_TIMESTAMP, "
+        "StartingPositionTimestamp: '2024-01-02T03:04:05'}"
+    )
+    mapping = parse_config(text, {}).mappings[0]
+    assert isinstance(mapping, StreamMappingConfig)
+    assert mapping.starting_position_timestamp is not None
+    assert mapping.starting_position_timestamp.timestamp() == 1704164645.0
