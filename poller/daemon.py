@@ -9,6 +9,7 @@ even while phase 2 is being cut short. A clean shutdown neither loses nor redeli
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -120,14 +121,25 @@ class Daemon:
         return aws
 
     async def _open_store(self, stack: AsyncExitStack) -> CheckpointStore | None:
-        """The checkpoint store, opened only when a stream mapping needs one."""
-        if not any(isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings):
+        """The checkpoint store, opened only when a stream mapping needs one.
+
+        With the embedded endpoint the streams are new on every start, so their checkpoints
+        live in a temporary directory removed at exit: an old checkpoint must never skip the
+        records of a new stream that happens to have the same name.
+        """
+        if not any(
+            isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings
+        ):
             return None
         path = Path(self.config.state.path)
-        store = await SqliteCheckpointStore.open(
-            path if path.is_absolute() else self.base_dir / path
-        )
+        if self.config.embedded.enabled:
+            temporary = stack.enter_context(tempfile.TemporaryDirectory(prefix="poller-state-"))
+            path = Path(temporary) / "state.db"
+        elif not path.is_absolute():
+            path = self.base_dir / path
+        store = await SqliteCheckpointStore.open(path)
         stack.push_async_callback(store.close)
+        log.info("checkpoints_opened", path=str(path), ephemeral=self.config.embedded.enabled)
         return store
 
     def _build(self, runtime: Runtime, store: CheckpointStore | None) -> list[Mapping]:

@@ -30,6 +30,9 @@ from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
 from poller.state.base import SHARD_END
 from poller.stream_context import StreamContext
 
+# Records a shard may hold between its reader and its lanes (at least two full batches per lane):
+# one GetRecords of up to 10,000 records, as Lambda reads, at most 10 MB on Kinesis.
+READ_BUFFER = 10_000
 # A failing batch is retried after 0.5 s, doubling up to this (until #4's retry policies).
 MAX_RETRY_WAIT = 30.0
 
@@ -57,7 +60,7 @@ class ShardReader:
         self._last_sequence = checkpoint
         self._progress = ShardProgress(checkpoint)
         self._lanes = [_Lane(i) for i in range(ctx.config.parallelization_factor)]
-        self._capacity = max(2 * ctx.config.batch_size * len(self._lanes), 1000)
+        self._capacity = max(2 * ctx.config.batch_size * len(self._lanes), READ_BUFFER)
         self._room = anyio.Event()
         self._reading = True
         self._labels = (*ctx.labels, shard.shard_id)
