@@ -20,6 +20,11 @@ class InvalidOrder(ValueError):
     """A message body that is not a valid order; retrying it will not help."""
 
 
+def log(line: str) -> None:
+    """Print one line in a single write, so lines of concurrent batches don't interleave."""
+    print(line + "\n", end="", flush=True)
+
+
 def parse_order(body: str) -> tuple[int, float]:
     """Return `(order_id, amount)` from a message body; raise InvalidOrder if it is not one."""
     try:
@@ -49,8 +54,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str
             order_id, amount = parse_order(record.get("body", ""))
         except InvalidOrder as exc:
             receives = record.get("attributes", {}).get("ApproximateReceiveCount", "?")
-            print(f"orders: REJECTED message {message_id} (receive #{receives}): {exc}", flush=True)
+            log(f"orders: REJECTED message {message_id} (receive #{receives}): {exc}")
             failures.append({"itemIdentifier": message_id})
             continue
-        print(f"orders: order {order_id} charged {amount:.2f}", flush=True)
+        log(f"orders: order {order_id} charged {amount:.2f}")
     return {"batchItemFailures": failures}

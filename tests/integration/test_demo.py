@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from poller.demo import MESSAGES, POISON_EVERY, demo_config
+from poller.demo import (
+    CLICK_USERS,
+    CLICKS,
+    INVENTORY_WRITES,
+    MESSAGES,
+    POISON_EVERY,
+    count_text,
+    demo_config,
+    event_counts,
+)
 from poller.loader import load_config
 
 pytestmark = pytest.mark.integration
@@ -21,11 +30,19 @@ def test_demo_yaml_in_the_tree_is_the_config_the_demo_runs() -> None:
     assert load_config(REPO / "poller" / "demo.yaml", {}) == demo_config()
 
 
+def figure(name: str, text: str) -> int:
+    match = re.search(rf"{name}\s+(\d+)", text)
+    assert match is not None, text
+    return int(match[1])
+
+
 @pytest.mark.timeout(120)
-def test_demo_settles_every_message() -> None:
+def test_demo_settles_every_message_click_and_inventory_change(tmp_path: Path) -> None:
+    # Run from an empty directory: the demo needs nothing from the tree and, its checkpoints
+    # going to a temporary directory, leaves nothing behind.
     result = subprocess.run(
         [sys.executable, "-m", "poller", "demo"],
-        cwd=REPO,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=90,
@@ -34,11 +51,23 @@ def test_demo_settles_every_message() -> None:
     output = result.stdout
     assert result.returncode == 0, output + result.stderr
     summary = output[output.index("Summary after") :]
-    handled = re.search(r"handled OK\s+(\d+)", summary)
-    in_dlq = re.search(r"in DLQ\s+(\d+)", summary)
-    assert handled is not None, summary
-    assert in_dlq is not None, summary
+    orders, rest = summary.split("Kinesis stream demo-clicks")
+    clicks, inventory = rest.split("DynamoDB table demo-inventory")
     poison = MESSAGES // POISON_EVERY
-    assert int(in_dlq[1]) > 0
-    assert int(in_dlq[1]) == poison, summary
-    assert int(handled[1]) == MESSAGES - poison, summary
+    assert figure("in DLQ", orders) == poison, summary
+    assert figure("handled OK", orders) == MESSAGES - poison, summary
+
+    assert clicks.startswith(" -> clicks (2 shards, 2 lanes each)"), summary
+    assert figure("put", clicks) == CLICKS, summary
+    assert figure("delivered", clicks) == CLICKS, summary
+    assert f"the handler counted {CLICKS} clicks from {CLICK_USERS} users" in clicks, summary
+    assert re.search(r"max age\s+\d+\.\d s", clicks), summary
+
+    changes = count_text(event_counts(INVENTORY_WRITES))
+    assert inventory.startswith(" -> inventory (1 shard)"), summary
+    assert figure("changed", inventory) == len(INVENTORY_WRITES), summary
+    assert figure("delivered", inventory) == len(INVENTORY_WRITES), summary
+    assert f"the handler counted {changes})" in inventory, summary
+    assert "Every click and every inventory change was delivered." in " ".join(summary.split())
+    assert "Not settled" not in summary
+    assert list(tmp_path.iterdir()) == []
