@@ -127,9 +127,7 @@ class Daemon:
         live in a temporary directory removed at exit: an old checkpoint must never skip the
         records of a new stream that happens to have the same name.
         """
-        if not any(
-            isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings
-        ):
+        if not any(isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings):
             return None
         path = Path(self.config.state.path)
         if self.config.embedded.enabled:
