@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from poller.demo import (
+from poller.demo import demo_config
+from poller.demo_traffic import (
     CLICK_USERS,
     CLICKS,
     INVENTORY_WRITES,
     MESSAGES,
     POISON_EVERY,
     count_text,
-    demo_config,
     event_counts,
 )
 from poller.loader import load_config
@@ -38,8 +38,8 @@ def figure(name: str, text: str) -> int:
 
 @pytest.mark.timeout(120)
 def test_demo_settles_every_message_click_and_inventory_change(tmp_path: Path) -> None:
-    # Run from an empty directory: the demo needs nothing from the tree and, its checkpoints
-    # going to a temporary directory, leaves nothing behind.
+    # Run from an empty directory: the demo needs nothing from the tree and leaves nothing
+    # behind (with the embedded endpoint the daemon keeps checkpoints in a temporary directory).
     result = subprocess.run(
         [sys.executable, "-m", "poller", "demo"],
         cwd=tmp_path,

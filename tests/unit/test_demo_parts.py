@@ -6,32 +6,32 @@ import base64
 import json
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from poller import demo_stream_handlers
 from poller.config import StreamMappingConfig
-from poller.demo import (
-    CLICK_USERS,
-    CLICKS,
-    CLICKS_PER_PUT,
-    INVENTORY_WRITES,
-    MESSAGES,
+from poller.demo import demo_config
+from poller.demo_report import (
     Probe,
     Snapshot,
     StreamFigures,
     Tallies,
     Totals,
-    Traffic,
-    click_puts,
-    demo_config,
-    event_counts,
     labels_of,
     mapping_of,
     status_line,
     summary,
-    with_state_in,
+)
+from poller.demo_traffic import (
+    CLICK_USERS,
+    CLICKS,
+    CLICKS_PER_PUT,
+    INVENTORY_WRITES,
+    MESSAGES,
+    Traffic,
+    click_puts,
+    event_counts,
 )
 from poller.telemetry.metrics import Metrics
 
@@ -70,13 +70,6 @@ def test_demo_config_maps_a_stream_and_a_table_from_trim_horizon() -> None:
     assert inventory.starting_position == "TRIM_HORIZON"
     assert [(s.name, s.shards) for s in config.embedded.streams] == [("demo-clicks", 2)]
     assert config.embedded.tables[0].stream_view_type == "NEW_AND_OLD_IMAGES"
-
-
-def test_with_state_in_moves_only_the_checkpoint_store(tmp_path: Path) -> None:
-    config = demo_config()
-    moved = with_state_in(config, tmp_path)
-    assert moved.state.path == str(tmp_path / "state.db")
-    assert moved.model_copy(update={"state": config.state}) == config
 
 
 # --- the traffic ---------------------------------------------------------------------------------
