@@ -9,6 +9,7 @@ closed shard is read to its end and every record is finished, the checkpoint bec
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections import deque
@@ -131,12 +132,24 @@ class ShardReader:
         return self._position
 
     async def _acquire(self, position: Position) -> str | None:
-        """A shard iterator at `position`; None when shutdown interrupts the retries."""
+        """A shard iterator at `position`; None when shutdown interrupts the retries.
+
+        A position that fell out of the stream's retention (DynamoDB says so here with
+        TrimmedDataAccessException) restarts at TRIM_HORIZON, with a warning.
+        """
         result: str | None = None
         with self.ctx.runtime.lifecycle.intake():
             async for attempt in retrying(self.ctx.on_source_error("GetShardIterator"), True):
                 with attempt:
-                    result = await self.ctx.source.iterator(self.shard.shard_id, position)
+                    try:
+                        result = await self.ctx.source.iterator(self.shard.shard_id, position)
+                    except ClientError as exc:
+                        if error_code(exc) != TRIMMED_DATA or position == TRIM_HORIZON:
+                            raise
+                        self._log.warning("iterator_trimmed", **describe(exc))
+                        position = self._position = TRIM_HORIZON
+                        self._last_sequence = None
+                        result = await self.ctx.source.iterator(self.shard.shard_id, position)
         return result
 
     async def _read(self, iterator: str, limit: int) -> Page | None:
@@ -182,7 +195,7 @@ class ShardReader:
         while True:
             started = time.monotonic()  # the window opens when the previous invoke completed
             while True:
-                head = [r.size for r in list(lane.buffer)[: policy.batch_size]]
+                head = [r.size for r in itertools.islice(lane.buffer, policy.batch_size)]
                 if not head and not self._reading:
                     return
                 wait = window_wait(

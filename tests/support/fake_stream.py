@@ -50,6 +50,7 @@ class FakeStream:
         self._next_sequence = 1000
         self._list_ending = list_ending_sequence
         self.errors: list[Exception] = []
+        self.trimmed_at_acquire = False
         self.reads = 0
         for index in range(shards):
             owned = frozenset(b for b in range(BUCKETS) if b % shards == index)
@@ -116,6 +117,8 @@ class FakeStream:
             index = next(
                 (i for i, r in enumerate(shard.records) if r.sequence > after), len(shard.records)
             )
+            if index < shard.trimmed and self.trimmed_at_acquire:
+                raise client_error("TrimmedDataAccessException")  # DynamoDB Streams' way
         else:
             raise AssertionError(position)
         return f"{shard_id}|{index}"

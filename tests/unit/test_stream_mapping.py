@@ -157,8 +157,12 @@ async def test_throughput_errors_back_off_and_lose_nothing(tmp_path: Path) -> No
     assert errors == 2
 
 
-async def test_trimmed_checkpoint_restarts_at_the_trim_horizon(tmp_path: Path) -> None:
+@pytest.mark.parametrize("at_acquire", [False, True], ids=["kinesis-read", "dynamodb-acquire"])
+async def test_trimmed_checkpoint_restarts_at_the_trim_horizon(
+    tmp_path: Path, at_acquire: bool
+) -> None:
     stream = FakeStream()
+    stream.trimmed_at_acquire = at_acquire
     for n in range(10):
         stream.put("k", f"r{n}")
     h = Harness(stream, tmp_path / "s.db", batch_size=2)
