@@ -13,41 +13,27 @@ figures are the server's, the ratio is poller's.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import platform
-import shlex
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aioboto3
 import anyio
+import bench_support as bench
 import noop_handler
-from aiobotocore.config import AioConfig
-from anyio.abc import TaskStatus
 
 from poller.daemon import Daemon
 from poller.loader import parse_config
-from poller.telemetry.logging import configure
 from poller.telemetry.metrics import Metrics
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
 LONG_POLL = 20  # poller's long poll (batching.SQS_LONG_POLL_SECONDS); the raw loop uses it too
 WARMUP_MESSAGES = 20
 CONTENDERS = ("poller", "raw")
@@ -56,78 +42,6 @@ RECEIVE_ATTRIBUTES: dict[str, Any] = {
     "MessageSystemAttributeNames": ["All"],
     "MessageAttributeNames": ["All"],
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# moto's server, in its own process
-
-
-class MotoServer:
-    """`moto_server` on loopback and a free port, in its own OS process (its own GIL)."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def command(self) -> list[str]:
-        script = Path(sys.executable).with_name("moto_server")
-        launcher = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
-        return [*launcher, "-H", "127.0.0.1", "-p", str(self.port)]
-
-    def start(self, timeout: float = 30.0) -> None:
-        self._proc = subprocess.Popen(
-            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"moto_server exited with {self._proc.returncode}:\n{self.tail()}"
-                )
-            if self._answers():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"moto_server did not answer within {timeout:.0f} s:\n{self.tail()}")
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
-                return True
-        except urllib.error.HTTPError:
-            return True  # any HTTP answer means it is serving
-        except OSError:
-            return False
-
-    def tail(self, limit: int = 4000) -> str:
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")[-limit:]
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate by PID, kill after `timeout`."""
-        proc, self._proc = self._proc, None
-        try:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-        finally:
-            self._log.close()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,14 +119,9 @@ def summarise(contender: str, runs: list[RunResult]) -> Summary:
 # The queue each run consumes
 
 
-def client_config(concurrency: int) -> AioConfig:
-    """The same client settings as poller.aws.Aws.client (timeouts, pool, retries)."""
-    return AioConfig(
-        connect_timeout=5,
-        read_timeout=45,
-        max_pool_connections=concurrency + 10,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
+def pool_size(concurrency: int) -> int:
+    """The client pool poller's SQS mapping uses at this concurrency (poller.sqs_mapping)."""
+    return concurrency + 10
 
 
 async def create_loaded_queue(admin: Any, name: str, messages: int) -> str:
@@ -245,7 +154,7 @@ async def leftover(admin: Any, url: str) -> int:
 
 def poller_config_text(endpoint: str, queue_name: str, concurrency: int, log_level: str) -> str:
     config = {
-        "aws": {"region": REGION, "endpoint_url": endpoint},
+        "aws": {"region": bench.REGION, "endpoint_url": endpoint},
         "http": {"enabled": False},
         "logging": {"level": log_level},
         "functions": {"noop": {"handler": "noop_handler:handler", "code_uri": "benchmarks"}},
@@ -253,7 +162,7 @@ def poller_config_text(endpoint: str, queue_name: str, concurrency: int, log_lev
             {
                 "function": "noop",
                 "name": "bench",
-                "event_source_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}",
+                "event_source_arn": f"arn:aws:sqs:{bench.REGION}:{bench.ACCOUNT}:{queue_name}",
                 "batch_size": 10,
                 "maximum_batching_window_in_seconds": 0,
                 "scaling_config": {"maximum_concurrency": max(2, concurrency)},
@@ -261,26 +170,6 @@ def poller_config_text(endpoint: str, queue_name: str, concurrency: int, log_lev
         ],
     }
     return json.dumps(config)  # JSON is YAML
-
-
-def _sample(metrics: Metrics, name: str, labels: dict[str, str]) -> float:
-    return metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-def poller_api_calls(metrics: Metrics) -> dict[str, int]:
-    """`poller_aws_api_calls_total` by operation, read from the daemon's registry."""
-    label_sets = [
-        sample.labels
-        for family in metrics.registry.collect()
-        if family.name == "poller_aws_api_calls"
-        for sample in family.samples
-        if sample.name == "poller_aws_api_calls_total"
-    ]
-    return {
-        labels["operation"]: int(_sample(metrics, "poller_aws_api_calls_total", labels))
-        for labels in label_sets
-        if labels["service"] == "sqs"
-    }
 
 
 async def wait_all_deleted(
@@ -310,44 +199,29 @@ async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
     config = parse_config(text, os.environ)
     labels = {"mapping": "bench", "function": "noop"}
     metrics = Metrics()
-    stopped = anyio.Event()
+
+    async def all_deleted() -> float:
+        return await wait_all_deleted(
+            lambda: bench.sample(metrics, "poller_deleted_events_total", labels),
+            target.messages,
+            target.leftover,
+        )
+
     started = time.perf_counter()
-    daemon = Daemon(config, REPO_ROOT, metrics=metrics)
-
-    async def run_daemon(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        await daemon.run(task_status=task_status)
-        stopped.set()
-
-    async with anyio.create_task_group() as tg:
-        await tg.start(run_daemon)
-        with anyio.fail_after(opts.timeout):
-            finished = await wait_all_deleted(
-                lambda: _sample(metrics, "poller_deleted_events_total", labels),
-                target.messages,
-                target.leftover,
-            )
-        stop_requested = time.perf_counter()
-        daemon.stop()
-        with anyio.move_on_after(opts.shutdown_limit):
-            await stopped.wait()
-        shutdown = time.perf_counter() - stop_requested
-        if not stopped.is_set():
-            print(
-                f"  !! poller did not stop within {opts.shutdown_limit:.0f} s of stop(); "
-                "cancelling it",
-                file=sys.stderr,
-            )
-            tg.cancel_scope.cancel()
+    daemon = Daemon(config, bench.REPO_ROOT, metrics=metrics)
+    finished, shutdown = await bench.run_daemon_until(
+        daemon, all_deleted, wait_limit=opts.timeout, shutdown_limit=opts.shutdown_limit
+    )
     return RunResult(
         contender="poller",
         round=0,
         messages=target.messages,
         seconds=finished - started,
-        received=int(_sample(metrics, "poller_polled_events_total", labels)),
-        deleted=int(_sample(metrics, "poller_deleted_events_total", labels)),
+        received=int(bench.sample(metrics, "poller_polled_events_total", labels)),
+        deleted=int(bench.sample(metrics, "poller_deleted_events_total", labels)),
         shutdown_seconds=shutdown,
         leftover=0,
-        calls=poller_api_calls(metrics),
+        calls=bench.api_calls(metrics, "sqs"),
     )
 
 
@@ -402,18 +276,17 @@ async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
         calls[model.name] += 1
 
     started = time.perf_counter()
-    session = aioboto3.Session(region_name=REGION)
+    session = aioboto3.Session(region_name=bench.REGION)
     async with session.client(
-        "sqs", endpoint_url=target.endpoint, config=client_config(target.concurrency)
+        "sqs",
+        endpoint_url=target.endpoint,
+        config=bench.client_config(pool_size(target.concurrency)),
     ) as client:
         client.meta.events.register("before-call", count)
-        async with anyio.create_task_group() as tg:
-            for _ in range(target.concurrency):
-                tg.start_soon(raw_worker, client, target.queue_url, state)
-            with anyio.fail_after(opts.timeout):
-                await state.done.wait()
-            stop_requested = time.perf_counter()
-            tg.cancel_scope.cancel()
+        worker = functools.partial(raw_worker, client, target.queue_url, state)
+        stop_requested = await bench.run_tasks_until(
+            [worker] * target.concurrency, state.done, wait_limit=opts.timeout
+        )
     shutdown = time.perf_counter() - stop_requested
     return RunResult(
         contender="raw",
@@ -461,19 +334,21 @@ async def one_run(
     return result
 
 
-async def benchmark(endpoint: str, opts: argparse.Namespace) -> list[RunResult]:
-    session = aioboto3.Session(region_name=REGION)
+async def benchmark(moto: bench.MotoServer, opts: argparse.Namespace) -> list[RunResult]:
+    session = aioboto3.Session(region_name=bench.REGION)
     runs: list[RunResult] = []
-    async with session.client("sqs", endpoint_url=endpoint, config=client_config(1)) as admin:
+    async with session.client(
+        "sqs", endpoint_url=moto.url, config=bench.client_config(pool_size(1))
+    ) as admin:
         if opts.warmup:
             print(f"warm-up ({WARMUP_MESSAGES} messages each, not reported)", file=sys.stderr)
             for contender in CONTENDERS:
-                await one_run(admin, endpoint, contender, WARMUP_MESSAGES, opts)
+                await one_run(admin, moto.url, contender, WARMUP_MESSAGES, opts)
         for round_no in range(1, opts.rounds + 1):
             print(f"round {round_no}/{opts.rounds}", file=sys.stderr)
             order = CONTENDERS if round_no % 2 else CONTENDERS[::-1]
             for contender in order:
-                result = await one_run(admin, endpoint, contender, opts.messages, opts)
+                result = await one_run(admin, moto.url, contender, opts.messages, opts)
                 result.round = round_no
                 runs.append(result)
     return runs
@@ -513,16 +388,6 @@ def report_table(summaries: dict[str, Summary], opts: argparse.Namespace) -> str
     return "\n".join(lines)
 
 
-def environment() -> dict[str, str]:
-    versions = {pkg: metadata.version(pkg) for pkg in ("moto", "aioboto3", "botocore", "anyio")}
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": str(os.cpu_count()),
-        **versions,
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
@@ -532,82 +397,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per contender (3)")
     parser.add_argument("--messages", type=int, default=600, help="messages per run (600)")
     parser.add_argument("--concurrency", type=int, default=5, help="pollers / raw workers (5)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument(
-        "--no-warmup", dest="warmup", action="store_false", help="skip the unreported warm-up"
-    )
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=("debug", "info", "warning", "error"),
-        help="poller's log level (warning: no per-batch log lines)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=300.0, help="give up on a run after this many seconds"
-    )
-    parser.add_argument(
-        "--shutdown-limit",
-        type=float,
-        default=60.0,
-        help="seconds poller may take to stop before it is cancelled and reported",
-    )
+    bench.add_common_options(parser, timeout=300.0, shutdown_limit=60.0)
     opts = parser.parse_args(argv)
     if opts.rounds < 1 or opts.messages < 1 or opts.concurrency < 1:
         parser.error("--rounds, --messages and --concurrency must be at least 1")
     return opts
 
 
+def report(runs: list[RunResult], opts: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The table and the JSON entries of the report, from every measured run."""
+    summaries = {c: summarise(c, [r for r in runs if r.contender == c]) for c in CONTENDERS}
+    results = {
+        "summaries": {c: asdict(s) for c, s in summaries.items()},
+        "ratio_poller_raw": summaries["poller"].median_rate / summaries["raw"].median_rate,
+        "runs": [{**asdict(r), "rate": r.rate} for r in runs],
+    }
+    return report_table(summaries, opts), results
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    command = shlex.join([sys.executable, *sys.argv])
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # moto's dummy credentials
-        AWS_DEFAULT_REGION=REGION,
-    )
-    for var in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(var, None)
-    configure(opts.log_level, "console")
+    bench.prepare_process(opts.log_level)
     if opts.concurrency < 2:
         print("note: poller's maximum_concurrency is at least 2; it runs with 2", file=sys.stderr)
-    moto = MotoServer()
-    wall = time.perf_counter()
-    timed_out = False
-    runs: list[RunResult] = []
-    try:
-        moto.start()
-        print(f"moto_server pid {moto.pid} at {moto.url}", file=sys.stderr)
-        runs = anyio.run(benchmark, moto.url, opts)
-    except* TimeoutError:
-        timed_out = True
-    finally:
-        moto.stop()
-    if timed_out:
-        print(
-            f"error: a run did not delete all its messages within --timeout {opts.timeout:g} s",
-            file=sys.stderr,
-        )
-        return 1
-    wall_seconds = time.perf_counter() - wall
-    summaries = {c: summarise(c, [r for r in runs if r.contender == c]) for c in CONTENDERS}
-    if opts.json:
-        document = {
-            "command": command,
-            "environment": environment(),
-            "parameters": {k: v for k, v in vars(opts).items() if k != "json"},
-            "summaries": {c: asdict(s) for c, s in summaries.items()},
-            "ratio_poller_raw": summaries["poller"].median_rate / summaries["raw"].median_rate,
-            "runs": [{**asdict(r), "rate": r.rate} for r in runs],
-            "wall_seconds": wall_seconds,
-        }
-        print(json.dumps(document, indent=2))
-    else:
-        env = ", ".join(f"{k} {v}" for k, v in environment().items())
-        print(f"command: {command}")
-        print(f"environment: {env}")
-        print(report_table(summaries, opts))
-        print(f"wall time: {wall_seconds:.1f} s")
-    return 0
+    timed_out = f"a run did not delete all its messages within --timeout {opts.timeout:g} s"
+    return bench.run_benchmark(opts, benchmark, report, timeout_message=timed_out)
 
 
 if __name__ == "__main__":

@@ -16,159 +16,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
+import functools
 import gc
 import json
 import os
-import platform
-import shlex
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import aioboto3
 import anyio
+import bench_support as bench
 import noop_handler
-from aiobotocore.config import AioConfig
-from anyio.abc import TaskStatus
 
 from poller.daemon import Daemon
 from poller.loader import parse_config
-from poller.telemetry.logging import configure
 from poller.telemetry.metrics import Metrics
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
 VARIANTS = ("poller", "raw")
 RAW_LIMIT = 10000  # GetRecords Limit of the raw loop (Kinesis' maximum)
 PUT_CHUNK = 500  # PutRecords maximum
 RECORD_PAD = 100  # bytes of filler per record: a small JSON document of ~130 bytes
 WARMUP_RECORDS = 200
 QUICK_RECORDS = 1000
-PR_SET_PDEATHSIG = 1  # prctl(2): signal the child when this process dies
-
-
-# ---------------------------------------------------------------------------------------------
-# moto's server, in its own process
-
-
-class MotoServer:
-    """`moto_server` on loopback and a free port, in its own OS process (its own GIL).
-
-    Stopped by PID in `stop()`. On Linux the child also gets SIGTERM from the kernel if this
-    process dies without running `stop()` (SIGKILL, a crash), so no server is left behind.
-    """
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def command(self) -> list[str]:
-        script = Path(sys.executable).with_name("moto_server")
-        launcher = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
-        return [*launcher, "-H", "127.0.0.1", "-p", str(self.port)]
-
-    def start(self, timeout: float = 30.0) -> None:
-        self._proc = subprocess.Popen(
-            self.command(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"moto_server exited with {self._proc.returncode}:\n{self.tail()}"
-                )
-            if self._answers():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"moto_server did not answer within {timeout:.0f} s:\n{self.tail()}")
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
-                return True
-        except urllib.error.HTTPError:
-            return True  # any HTTP answer means it is serving
-        except OSError:
-            return False
-
-    def reset(self) -> None:
-        """POST /moto-api/reset: wipe every backend (streams, CloudWatch data moto keeps)."""
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=30):
-            pass
-
-    def tail(self, limit: int = 4000) -> str:
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")[-limit:]
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate by PID, kill after `timeout`."""
-        proc, self._proc = self._proc, None
-        try:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-        finally:
-            self._log.close()
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask the kernel for SIGTERM when the parent dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) raise SystemExit, so `finally` blocks run and moto is stopped."""
-
-    def leave(signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+POOL_SIZE = 50  # the client pool poller uses for Kinesis (poller.stream_mapping)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,18 +120,8 @@ def summarise(variant: str, shards: int, runs: list[RunResult]) -> Summary:
 # The stream each run drains
 
 
-def client_config() -> AioConfig:
-    """The client settings poller uses for Kinesis (poller.aws.Aws.client, 50 connections)."""
-    return AioConfig(
-        connect_timeout=5,
-        read_timeout=45,
-        max_pool_connections=50,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
-
-
 def stream_arn(name: str) -> str:
-    return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}"
+    return f"arn:aws:kinesis:{bench.REGION}:{bench.ACCOUNT}:stream/{name}"
 
 
 async def create_filled_stream(admin: Any, name: str, shards: int, records: int) -> None:
@@ -332,7 +199,7 @@ def arm_counter(records: int) -> Finish:
 
 def poller_config_text(target: Target, state_path: Path, opts: argparse.Namespace) -> str:
     config = {
-        "aws": {"region": REGION, "endpoint_url": target.endpoint},
+        "aws": {"region": bench.REGION, "endpoint_url": target.endpoint},
         "http": {"enabled": False},
         "logging": {"level": opts.log_level},
         "state": {"path": str(state_path)},
@@ -354,15 +221,6 @@ def poller_config_text(target: Target, state_path: Path, opts: argparse.Namespac
     return json.dumps(config)  # JSON is YAML
 
 
-def _sample(metrics: Metrics, name: str, labels: dict[str, str]) -> float:
-    return metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-def _api_calls(metrics: Metrics, operation: str) -> int:
-    labels = {"service": "kinesis", "operation": operation}
-    return int(_sample(metrics, "poller_aws_api_calls_total", labels))
-
-
 async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
     labels = {"mapping": "bench", "function": "noop"}
     with tempfile.TemporaryDirectory(prefix="poller-bench-") as state_dir:
@@ -370,33 +228,14 @@ async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
             poller_config_text(target, Path(state_dir) / "state.db", opts), os.environ
         )
         metrics = Metrics()
-        stopped = anyio.Event()
         finish = arm_counter(target.records)
-
-        async def run_daemon(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-            await daemon.run(task_status=task_status)
-            stopped.set()
-
         started = time.perf_counter()
         cpu_started = time.process_time()
-        daemon = Daemon(config, REPO_ROOT, metrics=metrics)
-        async with anyio.create_task_group() as tg:
-            await tg.start(run_daemon)
-            with anyio.fail_after(opts.timeout):
-                await finish.done.wait()
-            stop_requested = time.perf_counter()
-            daemon.stop()
-            with anyio.move_on_after(opts.shutdown_limit):
-                await stopped.wait()
-            shutdown = time.perf_counter() - stop_requested
-            if not stopped.is_set():
-                print(
-                    f"  !! poller did not stop within {opts.shutdown_limit:.0f} s of stop(); "
-                    "cancelling it",
-                    file=sys.stderr,
-                )
-                tg.cancel_scope.cancel()
-    invoked = int(_sample(metrics, "poller_invoked_events_total", labels))
+        daemon = Daemon(config, bench.REPO_ROOT, metrics=metrics)
+        _, shutdown = await bench.run_daemon_until(
+            daemon, finish.done.wait, wait_limit=opts.timeout, shutdown_limit=opts.shutdown_limit
+        )
+    invoked = int(bench.sample(metrics, "poller_invoked_events_total", labels))
     if invoked != noop_handler.COUNTER.count:
         print(
             f"  !! poller_invoked_events_total {invoked} != handler count"
@@ -411,8 +250,8 @@ async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
         seconds=finish.at - started,
         cpu_seconds=finish.cpu - cpu_started,
         seen=noop_handler.COUNTER.count,
-        read=int(_sample(metrics, "poller_polled_events_total", labels)),
-        get_records_calls=_api_calls(metrics, "GetRecords"),
+        read=int(bench.sample(metrics, "poller_polled_events_total", labels)),
+        get_records_calls=bench.api_calls(metrics, "kinesis").get("GetRecords", 0),
         shutdown_seconds=shutdown,
     )
 
@@ -452,16 +291,17 @@ async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
     state = RawState(arm_counter(target.records))
     started = time.perf_counter()
     cpu_started = time.process_time()
-    session = aioboto3.Session(region_name=REGION)
-    async with session.client("kinesis", endpoint_url=target.endpoint, config=client_config()) as c:
+    session = aioboto3.Session(region_name=bench.REGION)
+    config = bench.client_config(POOL_SIZE)
+    async with session.client("kinesis", endpoint_url=target.endpoint, config=config) as c:
         shards = (await c.list_shards(StreamARN=target.stream_arn))["Shards"]
-        async with anyio.create_task_group() as tg:
-            for shard in shards:
-                tg.start_soon(raw_shard, c, target.stream_arn, shard["ShardId"], state)
-            with anyio.fail_after(opts.timeout):
-                await state.finish.done.wait()
-            stop_requested = time.perf_counter()
-            tg.cancel_scope.cancel()
+        readers = [
+            functools.partial(raw_shard, c, target.stream_arn, shard["ShardId"], state)
+            for shard in shards
+        ]
+        stop_requested = await bench.run_tasks_until(
+            readers, state.finish.done, wait_limit=opts.timeout
+        )
     shutdown = time.perf_counter() - stop_requested
     return RunResult(
         variant="raw",
@@ -485,7 +325,12 @@ RUNNERS: dict[str, Runner] = {"poller": run_poller, "raw": run_raw}
 
 
 async def one_run(
-    admin: Any, moto: MotoServer, variant: str, shards: int, records: int, opts: argparse.Namespace
+    admin: Any,
+    moto: bench.MotoServer,
+    variant: str,
+    shards: int,
+    records: int,
+    opts: argparse.Namespace,
 ) -> RunResult:
     name = f"bench-{variant}-{shards}-{uuid.uuid4().hex[:12]}"
     filling = time.perf_counter()
@@ -514,10 +359,12 @@ async def one_run(
     return result
 
 
-async def benchmark(moto: MotoServer, opts: argparse.Namespace) -> list[RunResult]:
-    session = aioboto3.Session(region_name=REGION)
+async def benchmark(moto: bench.MotoServer, opts: argparse.Namespace) -> list[RunResult]:
+    session = aioboto3.Session(region_name=bench.REGION)
     runs: list[RunResult] = []
-    async with session.client("kinesis", endpoint_url=moto.url, config=client_config()) as admin:
+    async with session.client(
+        "kinesis", endpoint_url=moto.url, config=bench.client_config(POOL_SIZE)
+    ) as admin:
         if opts.warmup:
             print(f"warm-up ({WARMUP_RECORDS} records each, not reported)", file=sys.stderr)
             for variant in VARIANTS:
@@ -585,16 +432,6 @@ def report_table(summaries: list[Summary], opts: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def environment() -> dict[str, str]:
-    versions = {pkg: metadata.version(pkg) for pkg in ("moto", "aioboto3", "botocore", "anyio")}
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": str(os.cpu_count()),
-        **versions,
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
@@ -632,25 +469,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="{1..10}",
         help="poller's ParallelizationFactor (1)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument(
-        "--no-warmup", dest="warmup", action="store_false", help="skip the unreported warm-up"
-    )
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=("debug", "info", "warning", "error"),
-        help="poller's log level (warning: no per-batch log lines)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="give up on a run after this many seconds"
-    )
-    parser.add_argument(
-        "--shutdown-limit",
-        type=float,
-        default=30.0,
-        help="seconds poller may take to stop before it is cancelled and reported",
-    )
+    bench.add_common_options(parser, timeout=120.0, shutdown_limit=30.0)
     opts = parser.parse_args(argv)
     if opts.quick:
         opts.records = opts.records or QUICK_RECORDS
@@ -662,56 +481,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return opts
 
 
+def report(runs: list[RunResult], opts: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The table and the JSON entries of the report, from every measured run."""
+    summaries = summarise_all(runs, opts)
+    results = {
+        "summaries": [asdict(s) for s in summaries],
+        "ratios_poller_raw": {str(k): v for k, v in ratios(summaries).items()},
+        "runs": [{**asdict(r), "rate": r.rate, "cpu_per_1000": r.cpu_per_1000} for r in runs],
+    }
+    return report_table(summaries, opts), results
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    command = shlex.join([sys.executable, *sys.argv])
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # moto's dummy credentials
-        AWS_DEFAULT_REGION=REGION,
-    )
-    for var in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(var, None)
-    configure(opts.log_level, "console")
-    wall = time.perf_counter()
-    timed_out = False
-    runs: list[RunResult] = []
-    with sigterm_as_exit():
-        moto = MotoServer()
-        try:
-            moto.start()
-            print(f"moto_server pid {moto.pid} at {moto.url}", file=sys.stderr)
-            runs = anyio.run(benchmark, moto, opts)
-        except* TimeoutError:
-            timed_out = True
-        finally:
-            moto.stop()
-    if timed_out:
-        print(
-            f"error: a run did not handle all its records within --timeout {opts.timeout:g} s",
-            file=sys.stderr,
-        )
-        return 1
-    wall_seconds = time.perf_counter() - wall
-    summaries = summarise_all(runs, opts)
-    if opts.json:
-        document = {
-            "command": command,
-            "environment": environment(),
-            "parameters": {k: v for k, v in vars(opts).items() if k != "json"},
-            "summaries": [asdict(s) for s in summaries],
-            "ratios_poller_raw": {str(k): v for k, v in ratios(summaries).items()},
-            "runs": [{**asdict(r), "rate": r.rate, "cpu_per_1000": r.cpu_per_1000} for r in runs],
-            "wall_seconds": wall_seconds,
-        }
-        print(json.dumps(document, indent=2))
-    else:
-        env = ", ".join(f"{k} {v}" for k, v in environment().items())
-        print(f"command: {command}")
-        print(f"environment: {env}")
-        print(report_table(summaries, opts))
-        print(f"wall time: {wall_seconds:.1f} s")
-    return 0
+    bench.prepare_process(opts.log_level)
+    timed_out = f"a run did not handle all its records within --timeout {opts.timeout:g} s"
+    return bench.run_benchmark(opts, benchmark, report, timeout_message=timed_out)
 
 
 if __name__ == "__main__":
