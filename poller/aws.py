@@ -12,7 +12,14 @@ import anyio
 import structlog
 from aiobotocore.config import AioConfig
 from botocore.utils import parse_timestamp
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    stop_never,
+    wait_exponential_jitter,
+)
 
 from poller.config import AwsConfig
 from poller.errors import error_code, is_retriable
@@ -87,8 +94,10 @@ def retrying(
     on_retry: Callable[[BaseException, float], None],
     retry_all: bool = False,
     max_wait: float = 30.0,
+    give_up_after: float | None = None,
 ) -> AsyncRetrying:
-    """Retry forever with exponential backoff and jitter (0.5 s up to `max_wait`).
+    """Retry with exponential backoff and jitter (0.5 s up to `max_wait`), forever or, with
+    `give_up_after`, until that many seconds have passed (the last error is then raised).
 
     Retries retriable errors only, or every Exception with `retry_all` (runtime polling, where a
     deleted queue or a revoked permission may come back). Sleeps with anyio, so a cancel scope
@@ -107,6 +116,7 @@ def retrying(
         wait=wait_exponential_jitter(multiplier=0.5, max=max_wait),
         before_sleep=before_sleep,
         sleep=anyio.sleep,
+        stop=stop_after_delay(give_up_after) if give_up_after is not None else stop_never,
         reraise=True,
     )
 

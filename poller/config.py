@@ -222,6 +222,18 @@ class SqsMappingConfig(_MappingConfig):
 StartingPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 
 
+class OnFailureConfig(BaseModel):
+    model_config = _LAMBDA_API
+    destination: str | None = None  # an SQS queue, SNS topic or S3 bucket ARN
+
+
+class DestinationConfig(BaseModel):
+    """Where a stream mapping sends a record of each batch it discards (Lambda's OnFailure)."""
+
+    model_config = _LAMBDA_API
+    on_failure: OnFailureConfig = OnFailureConfig()
+
+
 class StreamMappingConfig(_MappingConfig):
     """One event source mapping from a Kinesis stream or a DynamoDB stream to a function.
 
@@ -233,6 +245,11 @@ class StreamMappingConfig(_MappingConfig):
     # Required by AWS; checked in rules with AWS's message so it names the mapping.
     starting_position: StartingPosition | None = None
     starting_position_timestamp: datetime | None = None
+    maximum_retry_attempts: Annotated[Int, Field(ge=-1, le=10000)] = -1
+    # -1, or 60-604800 (the range check with AWS's message for 0-59 is in rules).
+    maximum_record_age_in_seconds: Annotated[Int, Field(ge=-1, le=604800)] = -1
+    bisect_batch_on_function_error: bool = False
+    destination_config: DestinationConfig = DestinationConfig()
     # poller's own: how often the shard list is refreshed (new shards, closed shards).
     shard_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
 
@@ -243,6 +260,11 @@ class StreamMappingConfig(_MappingConfig):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    @property
+    def on_failure(self) -> str | None:
+        """The on-failure destination's ARN, or None ("" removes it, as in the API)."""
+        return self.destination_config.on_failure.destination or None
 
     @property
     def is_dynamodb(self) -> bool:

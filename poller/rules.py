@@ -24,6 +24,11 @@ POSITION_REQUIRED = (
 )
 UNSUPPORTED_POSITION = "Unsupported starting position for arn type"
 SOURCES = "poller reads SQS queues, Kinesis streams and DynamoDB streams"
+RECORD_AGE_MINIMUM = (
+    "The minimum valid value for maximum record age is 60s. Although values less than 60 and "
+    "greater than -1 fall within the parameter's absolute range, they are not allowed"
+)
+DESTINATIONS = "an on-failure destination must be an SQS queue, SNS topic or S3 bucket ARN"
 
 
 def check(config: PollerConfig, now: float | None = None) -> list[Issue]:
@@ -85,6 +90,12 @@ def _stream_issues(
     kind = stream_arn_issue(arn)
     if kind:
         yield (f"{path}.event_source_arn", kind)
+    if 0 <= mapping.maximum_record_age_in_seconds < 60:
+        yield (f"{path}.maximum_record_age_in_seconds", RECORD_AGE_MINIMUM)
+    if mapping.on_failure is not None:
+        yield from _destination_issues(
+            f"{path}.destination_config.on_failure.destination", mapping.on_failure
+        )
     position = mapping.starting_position
     if position is None:
         yield (f"{path}.starting_position", POSITION_REQUIRED)
@@ -103,6 +114,18 @@ def _stream_issues(
             f"{path}.starting_position_timestamp",
             "only valid with StartingPosition AT_TIMESTAMP",
         )
+
+
+def _destination_issues(path: str, text: str) -> Iterator[Issue]:
+    try:
+        arn = Arn.parse(text)
+    except ValueError as exc:
+        yield (path, str(exc))
+        return
+    if arn.service not in ("sqs", "sns", "s3"):
+        yield (path, f"{DESTINATIONS}, not {arn.service!r}")
+    elif arn.service == "s3" and ("/" in arn.resource or not arn.resource):
+        yield (path, f"{DESTINATIONS}: a bucket ARN is arn:aws:s3:::BUCKET")
 
 
 def stream_arn_issue(arn: Arn) -> str | None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 from botocore.exceptions import ClientError
@@ -22,20 +21,18 @@ from botocore.exceptions import ClientError
 from poller.aws import describe, retrying
 from poller.batching import fit, payload_bytes, window_wait
 from poller.errors import error_code
-from poller.model import StreamRecord, Verdict
+from poller.model import StreamRecord
 from poller.progress import ShardProgress, lane_of
-from poller.responses import interpret
 from poller.runtime import SETTLE_TIMEOUT
 from poller.shards import TRIM_HORIZON, Position, ShardInfo, reached_end
 from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
 from poller.state.base import SHARD_END
 from poller.stream_context import StreamContext
+from poller.stream_delivery import Delivery
 
 # Records a shard may hold between its reader and its lanes (at least two full batches per lane):
 # one GetRecords of up to 10,000 records, as Lambda reads, at most 10 MB on Kinesis.
 READ_BUFFER = 10_000
-# A failing batch is retried after 0.5 s, doubling up to this (until #4's retry policies).
-MAX_RETRY_WAIT = 30.0
 
 
 @dataclass(eq=False)
@@ -66,6 +63,7 @@ class ShardReader:
         self._reading = True
         self._labels = (*ctx.labels, shard.shard_id)
         self._log = ctx.log.bind(shard=shard.shard_id)
+        self._delivery = Delivery(ctx, shard.shard_id, self._finish, self._log)
 
     @property
     def buffered(self) -> int:
@@ -213,65 +211,10 @@ class ShardReader:
                     return
             records = [lane.buffer.popleft() for _ in range(fit([], head, policy))]
             self._room.set()
-            if not await self._deliver(records):
+            if not await self._delivery.deliver(records):
                 return
 
-    async def _deliver(self, records: list[StreamRecord]) -> bool:
-        """Invoke until the batch succeeds; False when shutdown interrupts a retry wait."""
-        batch_id = str(uuid.uuid4())
-        attempt = 0
-        while True:
-            if await self._invoke(records, batch_id, attempt):
-                await self._finish(records)
-                return True
-            attempt += 1
-            wait = min(0.5 * 2 ** (attempt - 1), MAX_RETRY_WAIT)
-            self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
-            with self.ctx.runtime.lifecycle.intake() as scope:
-                await anyio.sleep(wait)
-            if scope.cancel_called:
-                return False
-
-    async def _invoke(self, records: list[StreamRecord], batch_id: str, attempt: int) -> bool:
-        m = self.ctx.runtime.metrics
-        labels = self.ctx.labels
-        request_id = str(uuid.uuid4())
-        event: dict[str, Any] = {"Records": [r.record for r in records]}
-        m.iterator_age.labels(*self._labels).set(max(0.0, time.time() - records[-1].arrival))
-        async with self.ctx.invocations:
-            m.concurrent_executions.labels(*labels).inc()
-            try:
-                result = await self.ctx.invoker.invoke(event, request_id)
-            except Exception as exc:  # the event never reached the function
-                self._log.warning("invoke_failed", batch_id=batch_id, **describe(exc))
-                return False
-            finally:
-                m.concurrent_executions.labels(*labels).dec()
-        ids = [r.sequence_number for r in records]
-        outcome = interpret(result, self.ctx.config.report_batch_item_failures, ids)
-        m.invocations.labels(*labels).inc()
-        m.invoked_events.labels(*labels).inc(len(records))
-        m.duration.labels(*labels).observe(result.duration)
-        if result.error is not None:
-            m.errors.labels(*labels).inc()
-        ok = outcome.verdict is Verdict.SUCCESS
-        if not ok:
-            m.failed_invoke_events.labels(*labels).inc(len(records))
-        self._log.info(
-            "batch_invoked" if ok else "batch_failed",
-            batch_id=batch_id,
-            request_id=request_id,
-            size=len(records),
-            first=ids[0],
-            last=ids[-1],
-            attempt=attempt + 1,
-            verdict=outcome.verdict.value,
-            reason=outcome.reason,
-            duration_ms=round(result.duration * 1000, 1),
-        )
-        return ok
-
-    async def _finish(self, records: list[StreamRecord]) -> None:
+    async def _finish(self, records: Sequence[StreamRecord]) -> None:
         watermark = self._progress.finish(r.sequence_number for r in records)
         if watermark is not None:
             await self._save(watermark)

@@ -12,6 +12,8 @@ import structlog
 from poller.aws import describe
 from poller.batching import GatherPolicy
 from poller.config import StreamMappingConfig
+from poller.destinations import Destination
+from poller.failures import StreamPolicy
 from poller.invokers import Invoker
 from poller.runtime import Runtime
 from poller.sources.streams import ShardSource
@@ -27,6 +29,7 @@ class StreamContext:
     store: CheckpointStore
     source: ShardSource
     log: Any  # structlog BoundLogger bound to mapping and function
+    destination: Destination | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
     invocations: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(10_000)
@@ -35,6 +38,20 @@ class StreamContext:
     @property
     def labels(self) -> tuple[str, str]:
         return (self.name, self.config.function)
+
+    @property
+    def policy(self) -> StreamPolicy:
+        c = self.config
+        return StreamPolicy(
+            c.maximum_retry_attempts,
+            c.maximum_record_age_in_seconds,
+            c.bisect_batch_on_function_error,
+            c.report_batch_item_failures,
+        )
+
+    @property
+    def function_arn(self) -> str:
+        return c_arn(self.config)
 
     @property
     def gather(self) -> GatherPolicy:
@@ -63,6 +80,11 @@ def source_error_recorder(
         log.warning("source_error", operation=operation, retry_in=round(wait, 2), **fields)
 
     return record
+
+
+def c_arn(config: StreamMappingConfig) -> str:
+    """The function's ARN in the source's account and region (destination records name it)."""
+    return config.arn.function_arn(config.function)
 
 
 def bound_log(name: str, function: str) -> Any:

@@ -17,6 +17,7 @@ import anyio
 from poller.arns import Arn
 from poller.aws import retrying
 from poller.config import FunctionConfig, StreamMappingConfig
+from poller.destinations import open_destination
 from poller.errors import StartupError
 from poller.invokers import Invoker
 from poller.runtime import Runtime
@@ -71,6 +72,14 @@ class StreamMapping:
             ctx = StreamContext(
                 self.config, self.name, self._rt, self._invoker, self._store, source, self._log
             )
+            if self.config.on_failure is not None:
+                ctx.destination = await open_destination(
+                    self.config.on_failure,
+                    self._rt.aws,
+                    stack,
+                    self.config.mapping_uuid,
+                    ctx.on_source_error("OnFailureDestination"),
+                )
             ctx.checkpoints.update(await self._store.load(self.config.mapping_uuid))
             self._log.info(
                 "mapping_started",

@@ -99,6 +99,33 @@ class Metrics:
         self.pollers = Gauge(
             "poller_sqs_pollers", "SQS pollers running for a mapping", _ML, registry=r
         )
+        self.dropped_events = Counter(
+            "poller_dropped_events",
+            "Stream records discarded for age or retries and not delivered to an on-failure "
+            "destination (Lambda DroppedEventCount)",
+            _ML,
+            registry=r,
+        )
+        self.destination_delivered_events = Counter(
+            "poller_on_failure_destination_delivered_events",
+            "Stream records whose failure record reached the on-failure destination "
+            "(Lambda OnFailureDestinationDeliveredEventCount)",
+            _ML,
+            registry=r,
+        )
+        self.destination_delivery_failures = Counter(
+            "poller_destination_delivery_failures",
+            "Failure records the on-failure destination did not take "
+            "(Lambda DestinationDeliveryFailures)",
+            _ML,
+            registry=r,
+        )
+        self.bisections = Counter(
+            "poller_bisections",
+            "Stream batches split in two after a function error (BisectBatchOnFunctionError)",
+            _ML,
+            registry=r,
+        )
         self.batch_retries = Counter(
             "poller_batch_retries",
             "Stream batches invoked again after a failure",
@@ -147,6 +174,10 @@ class Metrics:
             self.deleted_events,
             self.batch_retries,
             self.checkpoints,
+            self.dropped_events,
+            self.destination_delivered_events,
+            self.destination_delivery_failures,
+            self.bisections,
         ):
             metric.labels(mapping, function).inc(0)
         self.concurrent_executions.labels(mapping, function).set(0)
