@@ -250,6 +250,7 @@ class StreamMappingConfig(_MappingConfig):
     maximum_record_age_in_seconds: Annotated[Int, Field(ge=-1, le=604800)] = -1
     bisect_batch_on_function_error: bool = False
     destination_config: DestinationConfig = DestinationConfig()
+    tumbling_window_in_seconds: Annotated[Int, Field(ge=0, le=900)] = 0
     # poller's own: how often the shard list is refreshed (new shards, closed shards).
     shard_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
 

@@ -29,6 +29,8 @@ from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
 from poller.state.base import SHARD_END
 from poller.stream_context import StreamContext
 from poller.stream_delivery import Delivery
+from poller.tumbling import Tumbling
+from poller.windows import CLOSE_GRACE, is_over, same_window
 
 # Records a shard may hold between its reader and its lanes (at least two full batches per lane):
 # one GetRecords of up to 10,000 records, as Lambda reads, at most 10 MB on Kinesis.
@@ -63,7 +65,8 @@ class ShardReader:
         self._reading = True
         self._labels = (*ctx.labels, shard.shard_id)
         self._log = ctx.log.bind(shard=shard.shard_id)
-        self._delivery = Delivery(ctx, shard.shard_id, self._finish, self._log)
+        self._ended = False
+        self._tip_seen_at: float | None = None  # when the reader last saw nothing left to read
 
     @property
     def buffered(self) -> int:
@@ -77,7 +80,7 @@ class ShardReader:
             for lane in self._lanes:
                 lanes.start_soon(self._lane_loop, lane)
             try:
-                ended = await self._read_loop()
+                ended = self._ended = await self._read_loop()
             finally:
                 self._reading = False
                 for lane in self._lanes:
@@ -177,6 +180,8 @@ class ShardReader:
         else:
             lag = 0.0
         m.shard_lag.labels(*self._labels).set(lag)
+        if not page.records or page.millis_behind_latest == 0:
+            self._tip_seen_at = time.time()
         if not page.records:
             return
         self.ctx.runtime.readiness.set(self.ctx.name, True)
@@ -189,30 +194,59 @@ class ShardReader:
     # -- lanes -----------------------------------------------------------------------------
 
     async def _lane_loop(self, lane: _Lane) -> None:
-        policy = self.ctx.gather
+        delivery = Delivery(self.ctx, self.shard.shard_id, self._finish, self._log)
+        size = self.ctx.config.tumbling_window_in_seconds
+        tumbling = Tumbling(size, delivery, self._finish) if size else None
         while True:
-            started = time.monotonic()  # the window opens when the previous invoke completed
-            while True:
-                head = [r.size for r in itertools.islice(lane.buffer, policy.batch_size)]
-                if not head and not self._reading:
-                    return
-                wait = window_wait(
-                    policy, len(head), payload_bytes(head), time.monotonic() - started
-                )
-                if not self._reading:
-                    wait = 0.0  # nothing more is coming: don't hold a short batch back
-                if wait <= 0:
-                    break
-                lane.changed = anyio.Event()
-                with self.ctx.runtime.lifecycle.intake() as scope:
-                    with anyio.move_on_after(wait):
-                        await lane.changed.wait()
-                if scope.cancel_called:
-                    return
-            records = [lane.buffer.popleft() for _ in range(fit([], head, policy))]
-            self._room.set()
-            if not await self._delivery.deliver(records):
+            head = await self._gather(lane, tumbling)
+            if head is None:
                 return
+            if not head:  # the open window is over: close it
+                assert tumbling is not None
+                if not await tumbling.close():
+                    return
+                continue
+            take = fit([], [r.size for r in head], self.ctx.gather)
+            if tumbling is not None:
+                take = min(take, same_window(head, size))
+            records = [lane.buffer.popleft() for _ in range(take)]
+            self._room.set()
+            sent = (tumbling or delivery).deliver(records)
+            if not await sent:
+                return
+
+    async def _gather(self, lane: _Lane, tumbling: Tumbling | None) -> list[StreamRecord] | None:
+        """Wait until the lane should invoke: the records at its head (size, window, 6 MB), an
+        empty list when its tumbling window is over, None when the lane is done."""
+        policy = self.ctx.gather
+        started = time.monotonic()  # the batch window opens when the previous invoke completed
+        while True:
+            head = list(itertools.islice(lane.buffer, policy.batch_size))
+            if not head and not self._reading:
+                if tumbling is not None and tumbling.open and self._ended:
+                    return []  # a window closes at shard end (children start fresh windows)
+                return None
+            over = (
+                tumbling is not None
+                and tumbling.open
+                and is_over(tumbling.window, self._tip_seen_at)
+            )
+            if over and not head:
+                return []
+            sizes = [r.size for r in head]
+            wait = window_wait(policy, len(head), payload_bytes(sizes), time.monotonic() - started)
+            if not self._reading:
+                wait = 0.0  # nothing more is coming: don't hold a short batch back
+            if wait <= 0 and head:
+                return head
+            if tumbling is not None and tumbling.open:
+                wait = min(wait, CLOSE_GRACE)  # look again whether the window is over
+            lane.changed = anyio.Event()
+            with self.ctx.runtime.lifecycle.intake() as scope:
+                with anyio.move_on_after(wait):
+                    await lane.changed.wait()
+            if scope.cancel_called:
+                return None
 
     async def _finish(self, records: Sequence[StreamRecord]) -> None:
         watermark = self._progress.finish(r.sequence_number for r in records)

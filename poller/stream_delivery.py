@@ -22,6 +22,8 @@ from poller.failures import RECORD_AGE_EXCEEDED, Attempt, Kind, after_invoke, sp
 from poller.model import Outcome, StreamRecord, Verdict
 from poller.responses import interpret
 from poller.stream_context import StreamContext
+from poller.tumbling import Tumbling
+from poller.windows import read_state, window_event, without_state
 
 # Waits before invoking the same records again: 0.5 s, doubling up to this.
 MAX_RETRY_WAIT = 30.0
@@ -38,6 +40,9 @@ class Delivery:
         self._finish = finish
         self._log = log
         self._gauge_labels = (*ctx.labels, shard_id)
+        # With TumblingWindowInSeconds: the lane's open window, its state and held records.
+        self.tumbling: Tumbling | None = None
+        self._returned_state: dict[str, Any] | None = None
 
     async def deliver(self, records: Sequence[StreamRecord]) -> bool:
         batch_id = str(uuid.uuid4())
@@ -73,7 +78,11 @@ class Delivery:
         """Apply the policy's decision after one invocation; False if shutdown interrupted."""
         outcome, function_error, request_id = invoked
         decision = after_invoke(attempt, outcome, self.ctx.policy, function_error)
-        if decision.finished:
+        if decision.finished and self.tumbling is not None:
+            # Handled, but checkpointed only once the window's final invocation succeeds.
+            assert self._returned_state is not None
+            self.tumbling.hold(decision.finished, self._returned_state)
+        elif decision.finished:
             await self._finish(decision.finished)
         if decision.kind is Kind.RETRY:
             assert decision.next is not None
@@ -103,14 +112,47 @@ class Delivery:
             await anyio.sleep(min(0.5 * 2 ** (count - 1), MAX_RETRY_WAIT))
         return not scope.cancel_called
 
-    async def _invoke(self, attempt: Attempt, batch_id: str) -> tuple[Outcome, bool, str] | None:
+    async def final(self, early: bool = False) -> bool:
+        """The window's final invocation, repeated until it succeeds (the lane waits, as Lambda
+        suspends the shard); False if shutdown interrupted it."""
+        assert self.tumbling is not None
+        batch_id = str(uuid.uuid4())
+        failures = 0
+        while True:
+            invoked = await self._invoke(Attempt(()), batch_id, final=True, early=early)
+            if invoked is not None and invoked[0].verdict is Verdict.SUCCESS:
+                return True
+            failures += 1
+            if invoked is not None:
+                self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
+            if not await self._pause(failures):
+                return False
+
+    def _event(self, records: Sequence[StreamRecord], final: bool, early: bool) -> dict[str, Any]:
+        if self.tumbling is None:
+            return {"Records": [r.record for r in records]}
+        return window_event(
+            records,
+            self.tumbling.window,
+            self.tumbling.state,
+            self._shard,
+            self.ctx.source.stream_arn,
+            final,
+            early,
+        )
+
+    async def _invoke(
+        self, attempt: Attempt, batch_id: str, final: bool = False, early: bool = False
+    ) -> tuple[Outcome, bool, str] | None:
         """Invoke once; (outcome, function error?, request id), or None if it never ran."""
         records = attempt.records
         m = self.ctx.runtime.metrics
         labels = self.ctx.labels
         request_id = str(uuid.uuid4())
-        event: dict[str, Any] = {"Records": [r.record for r in records]}
-        m.iterator_age.labels(*self._gauge_labels).set(max(0.0, time.time() - records[-1].arrival))
+        event = self._event(records, final, early)
+        if records:
+            age = max(0.0, time.time() - records[-1].arrival)
+            m.iterator_age.labels(*self._gauge_labels).set(age)
         async with self.ctx.invocations:
             m.concurrent_executions.labels(*labels).inc()
             try:
@@ -123,6 +165,10 @@ class Delivery:
                 m.concurrent_executions.labels(*labels).dec()
         ids = [r.sequence_number for r in records]
         outcome = interpret(result, self.ctx.config.report_batch_item_failures, ids)
+        if self.tumbling is not None:
+            self._returned_state = read_state(result.payload) if result.error is None else None
+            if self._returned_state is None:
+                outcome = without_state(outcome)
         m.invocations.labels(*labels).inc()
         m.invoked_events.labels(*labels).inc(len(records))
         m.duration.labels(*labels).observe(result.duration)
@@ -137,8 +183,9 @@ class Delivery:
             batch_id=batch_id,
             request_id=request_id,
             size=len(records),
-            first=ids[0],
-            last=ids[-1],
+            first=ids[0] if ids else None,
+            last=ids[-1] if ids else None,
+            final=final or None,
             attempt=attempt.retries + 1,
             verdict=outcome.verdict.value,
             reason=outcome.reason,

@@ -8,6 +8,7 @@ closed shard, new records going to the children after a split, iterators that ex
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,7 @@ class RecordingInvoker:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.fail: Any = None
+        self.respond: Any = None  # event -> JSON-able response
 
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
         from poller.model import FunctionError
@@ -153,6 +155,8 @@ class RecordingInvoker:
         self.events.append(event)
         if self.fail is not None and self.fail(event):
             return InvokeResult(request_id, 0.001, error=FunctionError("boom", "RuntimeError"))
+        if self.respond is not None:
+            return InvokeResult(request_id, 0.001, payload=json.dumps(self.respond(event)).encode())
         return InvokeResult(request_id, 0.001)
 
     def data(self) -> list[str]:

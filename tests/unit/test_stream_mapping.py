@@ -205,3 +205,63 @@ async def test_failing_batch_blocks_only_its_lane(tmp_path: Path) -> None:
     assert set(poisoned) == {"0:0", "0:4"}
     # ...and the checkpoint stayed before the poison key's first record.
     assert await h.checkpoints() == {}
+
+
+def _windowed(invoker: RecordingInvoker, big: bool = False) -> None:
+    def respond(event: dict[str, Any]) -> dict[str, Any]:
+        if event["isFinalInvokeForWindow"]:
+            return {"state": {}}
+        state = dict(event["state"])
+        state["n"] = state.get("n", 0) + len(event["Records"])
+        if big:
+            state["padding"] = "x" * (1024 * 1024)
+        return {"state": state}
+
+    invoker.respond = respond
+
+
+async def test_a_window_closes_at_shard_end_before_the_children_start(tmp_path: Path) -> None:
+    stream = FakeStream()
+    for n in range(6):
+        stream.put("k", f"r{n}")
+    left, right = stream.split("shardId-000000000000")
+    for n in range(6, 9):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
+    _windowed(h.invoker)
+    await h.run_until(lambda: sum(e["isFinalInvokeForWindow"] for e in h.invoker.events) >= 1)
+    finals = [i for i, e in enumerate(h.invoker.events) if e["isFinalInvokeForWindow"]]
+    parent_final = h.invoker.events[finals[0]]
+    assert parent_final["shardId"] == "shardId-000000000000"
+    assert parent_final["state"] == {"n": 6}
+    # No child record was sent before the parent's window closed.
+    before = [r for e in h.invoker.events[: finals[0]] for r in e["Records"]]
+    assert {r["eventID"].split(":")[0] for r in before} == {"shardId-000000000000"}
+    assert (await h.checkpoints())["shardId-000000000000"] == SHARD_END
+
+
+async def test_state_over_1_mb_terminates_the_window_early(tmp_path: Path) -> None:
+    stream = FakeStream()
+    for n in range(4):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
+    _windowed(h.invoker, big=True)
+    await h.run_until(lambda: sum(e["isFinalInvokeForWindow"] for e in h.invoker.events) >= 2)
+    finals = [e for e in h.invoker.events if e["isFinalInvokeForWindow"]]
+    assert all(f["isWindowTerminatedEarly"] for f in finals)
+    assert all(f["Records"] == [] for f in finals)
+    # After an early end the window goes on with a fresh state.
+    firsts = [e for e in h.invoker.events if not e["isFinalInvokeForWindow"]]
+    assert [e["state"] for e in firsts] == [{}, {}]
+
+
+async def test_window_records_are_checkpointed_only_after_the_final_invocation(
+    tmp_path: Path,
+) -> None:
+    stream = FakeStream()
+    for n in range(4):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
+    _windowed(h.invoker)
+    await h.run_until(lambda: len(h.invoker.data()) >= 4)
+    assert await h.checkpoints() == {}  # the window is still open: nothing checkpointed
