@@ -224,7 +224,7 @@ async def test_a_window_closes_at_shard_end_before_the_children_start(tmp_path: 
     stream = FakeStream()
     for n in range(6):
         stream.put("k", f"r{n}")
-    left, right = stream.split("shardId-000000000000")
+    stream.split("shardId-000000000000")
     for n in range(6, 9):
         stream.put("k", f"r{n}")
     h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
