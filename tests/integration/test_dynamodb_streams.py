@@ -112,3 +112,37 @@ async def test_order_per_item_key_with_parallelization(
         1 for a in calls for b in calls if a is not b and a["started"] < b["started"] < a["ended"]
     )
     assert overlapping > 0  # lanes really ran batches of one shard concurrently
+
+
+async def test_discarded_batch_reaches_the_destination_as_ddb_stream_batch_info(
+    endpoint: str, dynamodb: Any, sqs: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from sqs_support import make_queue, queue_arn
+
+    table = unique("t")
+    stream = make_table(dynamodb, table)
+    dlq = unique("dest")
+    url = make_queue(sqs, dlq)
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"N": "1"}})
+
+    def fail(event: dict[str, Any], index: int) -> None:
+        raise RuntimeError("no")
+
+    itest_handlers.behaviour = fail
+    extra = f"maximum_retry_attempts: 0\ndestination_config: {{on_failure: {{destination: '{queue_arn(dlq)}'}}}}\n"
+    async with running(stream_config(endpoint, stream, tmp_path / "d.db", extra)):
+        await wait_for(
+            lambda: "Messages" in sqs.receive_message(QueueUrl=url, VisibilityTimeout=0),
+            timeout=30,
+        )
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    record = json.loads(message["Body"])
+    info = record["DDBStreamBatchInfo"]
+    assert "KinesisBatchInfo" not in record
+    assert info["batchSize"] == 1
+    assert info["streamArn"] == stream
+    assert info["approximateArrivalOfFirstRecord"].endswith("Z")
+    assert len(info["approximateArrivalOfFirstRecord"]) == len("2019-11-14T00:13:19Z")
+    assert record["requestContext"]["approximateInvokeCount"] == 1
