@@ -1417,3 +1417,218 @@ def test_naive_starting_position_timestamp_is_utc() -> None:
     assert isinstance(mapping, StreamMappingConfig)
     assert mapping.starting_position_timestamp is not None
     assert mapping.starting_position_timestamp.timestamp() == 1704164645.0
+
+
+# --- stream failure settings: retries, record age, bisect, on-failure destination (§1, §4.5) ----
+
+STREAM = f"function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST"
+SQS_DESTINATION = "arn:aws:sqs:us-east-1:123456789012:failures"
+SNS_DESTINATION = "arn:aws:sns:us-east-1:123456789012:failures"
+S3_DESTINATION = "arn:aws:s3:::failure-bucket"
+
+
+def stream_mapping(fields: str) -> StreamMappingConfig:
+    mapping = parse_config(config_text(f"{{{STREAM}, {fields}}}"), {}).mappings[0]
+    assert isinstance(mapping, StreamMappingConfig)
+    return mapping
+
+
+def test_stream_failure_defaults() -> None:
+    mapping = parse_config(config_text(f"{{{STREAM}}}"), {}).mappings[0]
+    assert isinstance(mapping, StreamMappingConfig)
+    assert mapping.maximum_retry_attempts == -1
+    assert mapping.maximum_record_age_in_seconds == -1
+    assert mapping.bisect_batch_on_function_error is False
+    assert mapping.on_failure is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param("MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: 3600, "
+                     "BisectBatchOnFunctionError: true, "
+                     f"DestinationConfig: {{OnFailure: {{Destination: '{SQS_DESTINATION}'}}}}",
+                     id="PascalCase"),
+        pytest.param("maximum_retry_attempts: 3, maximum_record_age_in_seconds: 3600, "
+                     "bisect_batch_on_function_error: true, "
+                     f"destination_config: {{on_failure: {{destination: '{SQS_DESTINATION}'}}}}",
+                     id="snake_case"),
+        pytest.param("MaximumRetryAttempts: 3, maximum_record_age_in_seconds: 3600, "
+                     "BisectBatchOnFunctionError: true, "
+                     f"destination_config: {{OnFailure: {{destination: '{SQS_DESTINATION}'}}}}",
+                     id="mixed"),
+    ],
+)  # fmt: skip
+def test_stream_failure_field_spellings(fields: str) -> None:
+    mapping = stream_mapping(fields)
+    assert mapping.maximum_retry_attempts == 3
+    assert mapping.maximum_record_age_in_seconds == 3600
+    assert mapping.bisect_batch_on_function_error is True
+    assert mapping.destination_config.on_failure.destination == SQS_DESTINATION
+    assert mapping.on_failure == SQS_DESTINATION
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param("MaximumRecordAgeInSeconds: 0",
+                     [f"mappings[0].MaximumRecordAgeInSeconds: {rules.RECORD_AGE_MINIMUM}"],
+                     id="record-age-0"),
+        pytest.param("MaximumRecordAgeInSeconds: 59",
+                     [f"mappings[0].MaximumRecordAgeInSeconds: {rules.RECORD_AGE_MINIMUM}"],
+                     id="record-age-59"),
+        pytest.param("maximum_record_age_in_seconds: 59",
+                     [f"mappings[0].maximum_record_age_in_seconds: {rules.RECORD_AGE_MINIMUM}"],
+                     id="record-age-59-snake"),
+        pytest.param("MaximumRecordAgeInSeconds: 604801",
+                     [rng("mappings[0].MaximumRecordAgeInSeconds", 604801,
+                          "less than or equal to 604800")],
+                     id="record-age-604801"),
+        pytest.param("MaximumRecordAgeInSeconds: -2",
+                     [rng("mappings[0].MaximumRecordAgeInSeconds", -2,
+                          "greater than or equal to -1")],
+                     id="record-age-minus-2"),
+        pytest.param("MaximumRetryAttempts: -2",
+                     [rng("mappings[0].MaximumRetryAttempts", -2, "greater than or equal to -1")],
+                     id="retry-attempts-minus-2"),
+        pytest.param("MaximumRetryAttempts: 10001",
+                     [rng("mappings[0].MaximumRetryAttempts", 10001,
+                          "less than or equal to 10000")],
+                     id="retry-attempts-10001"),
+        pytest.param("maximum_retry_attempts: 10001",
+                     [rng("mappings[0].maximum_retry_attempts", 10001,
+                          "less than or equal to 10000")],
+                     id="retry-attempts-10001-snake"),
+        pytest.param("MaximumRetryAttempts: true",
+                     ["mappings[0].MaximumRetryAttempts: Input should be a valid integer, "
+                      "not a boolean"],
+                     id="retry-attempts-boolean"),
+    ],
+)  # fmt: skip
+def test_stream_failure_setting_errors(fields: str, expected: list[str]) -> None:
+    assert issues_of(config_text(f"{{{STREAM}, {fields}}}")) == expected
+
+
+@pytest.mark.parametrize("age", [-1, 60, 61, 86400, 604800])
+def test_record_age_accepted(age: int) -> None:
+    assert stream_mapping(f"MaximumRecordAgeInSeconds: {age}").maximum_record_age_in_seconds == age
+
+
+@pytest.mark.parametrize("attempts", [-1, 0, 1, 10000])
+def test_retry_attempts_accepted(attempts: int) -> None:
+    assert stream_mapping(f"MaximumRetryAttempts: {attempts}").maximum_retry_attempts == attempts
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        pytest.param(SQS_DESTINATION, id="sqs-queue"),
+        pytest.param("arn:aws:sqs:us-east-1:123456789012:failures.fifo", id="sqs-fifo-queue"),
+        pytest.param(SNS_DESTINATION, id="sns-topic"),
+        pytest.param(S3_DESTINATION, id="s3-bucket"),
+        pytest.param("arn:aws-cn:s3:::failure-bucket", id="s3-bucket-china"),
+    ],
+)
+def test_on_failure_destination_accepted(destination: str) -> None:
+    text = f"DestinationConfig: {{OnFailure: {{Destination: '{destination}'}}}}"
+    assert stream_mapping(text).on_failure == destination
+
+
+DESTINATION_PATH = "mappings[0].DestinationConfig.OnFailure.Destination"
+
+
+@pytest.mark.parametrize(
+    ("destination", "message"),
+    [
+        pytest.param("arn:aws:lambda:us-east-1:123456789012:function:on-failure",
+                     f"{rules.DESTINATIONS}, not 'lambda'", id="lambda-function"),
+        pytest.param("arn:aws:kinesis:us-east-1:123456789012:stream/failures",
+                     f"{rules.DESTINATIONS}, not 'kinesis'", id="kinesis-stream"),
+        pytest.param("nonsense", "not an ARN: 'nonsense'", id="malformed"),
+        pytest.param("arn:aws:sqs:us-east-1:123456789012:",
+                     "not an ARN: 'arn:aws:sqs:us-east-1:123456789012:'", id="empty-resource"),
+        pytest.param("arn:aws:s3:::failure-bucket/key",
+                     f"{rules.DESTINATIONS}: a bucket ARN is arn:aws:s3:::BUCKET",
+                     id="s3-object"),
+        pytest.param("arn:aws:s3:::failure-bucket/",
+                     f"{rules.DESTINATIONS}: a bucket ARN is arn:aws:s3:::BUCKET",
+                     id="s3-bucket-trailing-slash"),
+    ],
+)  # fmt: skip
+def test_on_failure_destination_rejected(destination: str, message: str) -> None:
+    text = f"DestinationConfig: {{OnFailure: {{Destination: '{destination}'}}}}"
+    assert issues_of(config_text(f"{{{STREAM}, {text}}}")) == [f"{DESTINATION_PATH}: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        pytest.param("destination_config: {on_failure: {destination: nonsense}}",
+                     "mappings[0].destination_config.on_failure.destination", id="snake_case"),
+        pytest.param("destination_config: {OnFailure: {Destination: nonsense}}",
+                     "mappings[0].destination_config.OnFailure.Destination", id="mixed"),
+        pytest.param("DestinationConfig: {on_failure: {destination: nonsense}}",
+                     "mappings[0].DestinationConfig.on_failure.destination", id="mixed-inner"),
+    ],
+)  # fmt: skip
+def test_destination_paths_use_the_spelling_the_user_wrote(fields: str, path: str) -> None:
+    text = config_text(f"{{{STREAM}, {fields}}}")
+    assert issues_of(text) == [f"{path}: not an ARN: 'nonsense'"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param("DestinationConfig: {OnFailure: {Destination: ''}}", id="empty-string"),
+        pytest.param("destination_config: {on_failure: {destination: ''}}", id="empty-snake"),
+        pytest.param("DestinationConfig: {OnFailure: {Destination: null}}", id="null"),
+        pytest.param("DestinationConfig: {OnFailure: {}}", id="empty-on-failure"),
+        pytest.param("DestinationConfig: {}", id="empty-destination-config"),
+    ],
+)
+def test_empty_destination_means_none(fields: str) -> None:
+    assert stream_mapping(fields).on_failure is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param("DestinationConfig: {OnSuccess: {Destination: x}}",
+                     ["mappings[0].DestinationConfig.OnSuccess: unknown field"],
+                     id="on-success-unknown"),
+        pytest.param("DestinationConfig: {OnFailure: {Destination: x, Extra: 1}}",
+                     ["mappings[0].DestinationConfig.OnFailure.Extra: unknown field"],
+                     id="extra-in-on-failure"),
+    ],
+)  # fmt: skip
+def test_destination_config_unknown_fields(fields: str, expected: list[str]) -> None:
+    assert issues_of(config_text(f"{{{STREAM}, {fields}}}")) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param({"maximum_record_age_in_seconds": 59},
+                     [(f"{P}.maximum_record_age_in_seconds", rules.RECORD_AGE_MINIMUM)],
+                     id="record-age-59"),
+        pytest.param({"maximum_record_age_in_seconds": 60}, [], id="record-age-60"),
+        pytest.param({"destination_config": {"on_failure": {"destination": "nonsense"}}},
+                     [(f"{P}.destination_config.on_failure.destination",
+                       "not an ARN: 'nonsense'")],
+                     id="destination-malformed"),
+        pytest.param({"destination_config": {"on_failure": {"destination": S3_DESTINATION}}},
+                     [], id="destination-s3-bucket"),
+    ],
+)  # fmt: skip
+def test_stream_failure_rules(fields: dict[str, object], expected: list[tuple[str, str]]) -> None:
+    base: dict[str, object] = {"event_source_arn": KINESIS, "starting_position": "LATEST"}
+    assert check_stream({**base, **fields}) == expected
+
+
+def test_destination_rules_on_dynamodb() -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{DDB_STREAM}', StartingPosition: LATEST, "
+        "DestinationConfig: {OnFailure: {Destination: 'arn:aws:lambda:us-east-1:123456789012:"
+        "function:f'}}}"
+    )
+    assert issues_of(text) == [f"{DESTINATION_PATH}: {rules.DESTINATIONS}, not 'lambda'"]
