@@ -98,7 +98,8 @@ def after_invoke(
         return Decision(Kind.DONE, finished=attempt.records)
     if outcome.verdict is Verdict.PARTIAL and policy.report_batch_item_failures:
         lowest = min(int(i) for i in outcome.failed)
-        cut = next(i for i, r in enumerate(attempt.records) if r.sequence == lowest)
+        # `interpret` already made an identifier outside the batch a complete failure.
+        cut = next((i for i, r in enumerate(attempt.records) if r.sequence == lowest), 0)
         if cut > 0:  # the records before it are done; the rest is a new batch
             return Decision(
                 Kind.RETRY, finished=attempt.records[:cut], next=Attempt(attempt.records[cut:])

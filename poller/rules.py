@@ -124,7 +124,7 @@ def _destination_issues(path: str, text: str) -> Iterator[Issue]:
         return
     if arn.service not in ("sqs", "sns", "s3"):
         yield (path, f"{DESTINATIONS}, not {arn.service!r}")
-    elif arn.service == "s3" and ("/" in arn.resource or not arn.resource):
+    elif arn.service == "s3" and ("/" in arn.resource or arn.region or arn.account):
         yield (path, f"{DESTINATIONS}: a bucket ARN is arn:aws:s3:::BUCKET")
 
 

@@ -1632,3 +1632,13 @@ def test_destination_rules_on_dynamodb() -> None:
         "function:f'}}}"
     )
     assert issues_of(text) == [f"{DESTINATION_PATH}: {rules.DESTINATIONS}, not 'lambda'"]
+
+
+def test_s3_destination_arn_has_no_region_or_account() -> None:
+    text = config_text(
+        f"{{function: fn, event_source_arn: '{KINESIS}', StartingPosition: LATEST, "
+        "DestinationConfig: {OnFailure: {Destination: 'arn:aws:s3:us-east-1:123456789012:b'}}}"
+    )
+    [issue] = issues_of(text)
+    assert issue.startswith("mappings[0].DestinationConfig.OnFailure.Destination: ")
+    assert "arn:aws:s3:::BUCKET" in issue
