@@ -292,3 +292,31 @@ async def test_sns_and_s3_destinations_receive_the_exact_shapes(
     event = json.loads(body["payload"])
     assert [_data(r) for r in event["Records"]] == ["s3-1", "s3-2"]
     assert body["KinesisBatchInfo"]["batchSize"] == 2
+
+
+async def test_a_destination_that_does_not_exist_drops_counts_and_moves_on(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    name = unique("s")
+    arn = make_stream(kinesis, name)
+    put(kinesis, name, [("k", "bad-1"), ("k", "bad-2")])
+
+    def behave(event: dict[str, Any], index: int) -> None:
+        if any(_data(r).startswith("bad") for r in event["Records"]):
+            raise RuntimeError("always")
+
+    itest_handlers.behaviour = behave
+    missing = queue_arn(unique("nowhere"))
+    config = _failure_config(
+        endpoint, arn, tmp_path / "s.db", missing, "maximum_retry_attempts: 0\n"
+    )
+    async with running(config) as daemon:
+        labels = {"mapping": f"fn-{name}", "function": "fn"}
+        await wait_for(
+            lambda: metric(daemon, "poller_destination_delivery_failures_total", **labels) == 1,
+            timeout=30,
+        )
+        assert metric(daemon, "poller_dropped_events_total", **labels) == 2
+        assert metric(daemon, "poller_on_failure_destination_delivered_events_total", **labels) == 0
+        put(kinesis, name, [("k", "good")])
+        await wait_for(lambda: any(_data(r) == "good" for r in itest_handlers.records()))

@@ -265,3 +265,22 @@ async def test_window_records_are_checkpointed_only_after_the_final_invocation(
     _windowed(h.invoker)
     await h.run_until(lambda: len(h.invoker.data()) >= 4)
     assert await h.checkpoints() == {}  # the window is still open: nothing checkpointed
+
+
+async def test_invocations_that_never_reach_the_handler_use_no_retries(tmp_path: Path) -> None:
+    stream = FakeStream()
+    stream.put("k", "r0")
+    h = Harness(stream, tmp_path / "s.db", maximum_retry_attempts=0)
+    refusals = [RuntimeError("throttled"), RuntimeError("unreachable")]
+    invoke = h.invoker.invoke
+
+    async def flaky(event: dict[str, Any], request_id: str) -> Any:
+        if refusals:
+            raise refusals.pop(0)
+        return await invoke(event, request_id)
+
+    h.invoker.invoke = flaky  # type: ignore[method-assign]
+    await h.run_until(lambda: h.invoker.data() == ["r0"])
+    labels = {"mapping": h.config.display_name, "function": "fn"}
+    assert h.metrics.registry.get_sample_value("poller_throttles_total", labels) == 2
+    assert h.metrics.registry.get_sample_value("poller_dropped_events_total", labels) == 0
