@@ -174,6 +174,18 @@ class ScalingConfig(BaseModel):
     maximum_concurrency: Annotated[Int, Field(ge=2, le=1000)] | None = None
 
 
+class FilterConfig(BaseModel):
+    model_config = _LAMBDA_API
+    pattern: str
+
+
+class FilterCriteriaConfig(BaseModel):
+    """Lambda's FilterCriteria: records matching any filter are delivered, the rest are not."""
+
+    model_config = _LAMBDA_API
+    filters: list[FilterConfig] = []
+
+
 class _MappingConfig(BaseModel):
     """Fields every event source mapping has (CreateEventSourceMapping), plus poller's own."""
 
@@ -186,9 +198,12 @@ class _MappingConfig(BaseModel):
     function_response_types: Annotated[
         list[Literal["ReportBatchItemFailures"]], Field(max_length=1)
     ] = []
+    filter_criteria: FilterCriteriaConfig = FilterCriteriaConfig()
     # poller's own fields (not in the Lambda API):
     name: str | None = None
     uuid: str | None = None
+    # Lambda allows 5 filters per mapping, 10 after a quota increase.
+    filter_quota: Annotated[Int, Field(ge=5, le=10)] = 5
 
     @property
     def arn(self) -> Arn:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from poller.arns import Arn
 from poller.config import MappingConfig, PollerConfig, StreamMappingConfig
+from poller.filtering import InvalidPattern, compile_pattern, stream_pattern_issue
 
 Issue = tuple[str, str]
 
@@ -66,6 +67,7 @@ def _check_mapping(
     except ValueError as exc:
         yield (f"{path}.event_source_arn", str(exc))
         return
+    yield from _filter_issues(path, mapping, isinstance(mapping, StreamMappingConfig))
     if arn.service not in ("sqs", "kinesis", "dynamodb"):
         yield (
             f"{path}.event_source_arn",
@@ -114,6 +116,28 @@ def _stream_issues(
             f"{path}.starting_position_timestamp",
             "only valid with StartingPosition AT_TIMESTAMP",
         )
+
+
+def _filter_issues(path: str, mapping: MappingConfig, stream: bool) -> Iterator[Issue]:
+    """Each pattern must be one Lambda accepts ("Invalid filter pattern definition."); at most
+    `filter_quota` filters (Lambda's quota: 5, raised to 10 on request)."""
+    filters = mapping.filter_criteria.filters
+    if len(filters) > mapping.filter_quota:
+        yield (
+            f"{path}.filter_criteria.filters",
+            f"{len(filters)} filters exceed the quota of {mapping.filter_quota} per event source "
+            "mapping (filter_quota raises it, to at most 10)",
+        )
+    for index, item in enumerate(filters):
+        where = f"{path}.filter_criteria.filters[{index}].pattern"
+        try:
+            pattern = compile_pattern(item.pattern)
+        except InvalidPattern as exc:
+            yield (where, str(exc))
+            continue
+        problem = stream_pattern_issue(pattern) if stream else None
+        if problem:
+            yield (where, problem)
 
 
 def _destination_issues(path: str, text: str) -> Iterator[Issue]:

@@ -112,7 +112,9 @@ class ShardReader:
             if page is None:  # the iterator expired or points at trimmed data: acquire again
                 iterator = await self._acquire(self._resume_position())
                 continue
-            self._accept(page)
+            filtered = self._accept(page)
+            if filtered:  # never invoked: the checkpoint moves past them
+                await self._finish(filtered)
             if reached_end(
                 self.shard,
                 page.next_iterator,
@@ -170,7 +172,8 @@ class ShardReader:
                     raise
         raise AssertionError("unreachable: retrying never stops without a result")
 
-    def _accept(self, page: Page) -> None:
+    def _accept(self, page: Page) -> list[StreamRecord]:
+        """Route a page's records to their lanes; returns those FilterCriteria filtered out."""
         m = self.ctx.runtime.metrics
         m.polled_events.labels(*self.ctx.labels).inc(len(page.records))
         if page.millis_behind_latest is not None:
@@ -183,13 +186,21 @@ class ShardReader:
         if not page.records or page.millis_behind_latest == 0:
             self._tip_seen_at = time.time()
         if not page.records:
-            return
+            return []
         self.ctx.runtime.readiness.set(self.ctx.name, True)
         self._progress.read(r.sequence_number for r in page.records)
         self._last_sequence = page.records[-1].sequence_number
         lanes = len(self._lanes)
+        keep = self.ctx.keep
+        filtered = []
         for record in page.records:
-            self._lanes[lane_of(record.key, lanes)].put(record)
+            if keep is None or keep(record.record):
+                self._lanes[lane_of(record.key, lanes)].put(record)
+            else:
+                filtered.append(record)
+        if filtered:
+            m.filtered_out_events.labels(*self.ctx.labels).inc(len(filtered))
+        return filtered
 
     # -- lanes -----------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ from poller.batching import (
 )
 from poller.config import FunctionConfig, SqsMappingConfig
 from poller.errors import StartupError
+from poller.filter_sources import sqs_keep
 from poller.invokers import Invoker
+from poller.mapping_filters import criteria_of
 from poller.model import Batch, SqsMessage, Verdict
 from poller.responses import interpret, settled
 from poller.rules import visibility_timeout_issue
@@ -79,6 +81,7 @@ class SqsMapping:
         # even on servers whose group lock is not atomic under concurrent receives (moto's).
         self._receive_lock = anyio.Lock() if self._arn.is_fifo_queue else None
         self._log = log.bind(mapping=self.name, function=config.function)
+        self._criteria = criteria_of(config)
 
     async def run(self) -> None:
         """Check the queue, then keep the target number of pollers running until shutdown."""
@@ -177,18 +180,20 @@ class SqsMapping:
             )
             if step is None or self._rt.lifecycle.stopping.is_set():
                 return batch, []
+            received: list[SqsMessage] = []  # stays empty when shutdown cancels the receive
             with self._rt.lifecycle.intake():
-                pending = await self._receive(step.max_messages, step.wait_seconds)
+                received = await self._receive(step.max_messages, step.wait_seconds)
                 if not batch:
                     self._set_target(
                         scaling.after_poll(
                             self._scale,
                             self._policy,
-                            len(pending),
+                            len(received),
                             step.max_messages,
                             time.monotonic(),
                         )
                     )
+            pending = await self._filter(received)
             if not batch and not pending:
                 return [], []  # an empty long poll: let the poller re-check its place
 
@@ -201,6 +206,18 @@ class SqsMapping:
         self._rt.readiness.set(self.name, True)
         self._rt.metrics.polled_events.labels(*self._labels).inc(len(messages))
         return messages
+
+    async def _filter(self, messages: list[SqsMessage]) -> list[SqsMessage]:
+        """Keep what FilterCriteria matches; delete the rest, as Lambda does (never invoked)."""
+        if self._criteria is None or not messages:
+            return messages
+        verdicts = [sqs_keep(self._criteria, m.record) for m in messages]
+        kept = [m for m, keep in zip(messages, verdicts, strict=True) if keep]
+        if len(kept) < len(messages):
+            dropped = [m for m, keep in zip(messages, verdicts, strict=True) if not keep]
+            self._rt.metrics.filtered_out_events.labels(*self._labels).inc(len(dropped))
+            await self._delete(dropped, Batch(f"filtered-{uuid.uuid4()}", tuple(dropped)))
+        return kept
 
     async def _process(self, messages: list[SqsMessage]) -> None:
         groups = split_groups(messages) if self._queue and self._queue.info.fifo else [messages]

@@ -30,6 +30,8 @@ class StreamContext:
     source: ShardSource
     log: Any  # structlog BoundLogger bound to mapping and function
     destination: Destination | None = None
+    # FilterCriteria for this source (None: every record is delivered).
+    keep: Callable[[dict[str, Any]], bool] | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
     invocations: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(10_000)

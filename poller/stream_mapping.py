@@ -20,6 +20,7 @@ from poller.config import FunctionConfig, StreamMappingConfig
 from poller.destinations import open_destination
 from poller.errors import StartupError
 from poller.invokers import Invoker
+from poller.mapping_filters import stream_filter
 from poller.runtime import Runtime
 from poller.shard_reader import ShardReader
 from poller.shards import ShardInfo, start_position, startable
@@ -80,6 +81,7 @@ class StreamMapping:
                     self.config.mapping_uuid,
                     ctx.on_source_error("OnFailureDestination"),
                 )
+            ctx.keep = stream_filter(self.config)
             ctx.checkpoints.update(await self._store.load(self.config.mapping_uuid))
             self._log.info(
                 "mapping_started",

@@ -76,6 +76,13 @@ class Metrics:
             _ML,
             registry=r,
         )
+        self.filtered_out_events = Counter(
+            "poller_filtered_out_events",
+            "Records that matched no filter of FilterCriteria: deleted (SQS) or checkpointed "
+            "past (streams) without invoking (Lambda FilteredOutEventCount)",
+            _ML,
+            registry=r,
+        )
         self.invoked_events = Counter(
             "poller_invoked_events",
             "Records sent to the handler, retries included (Lambda InvokedEventCount)",
@@ -169,6 +176,7 @@ class Metrics:
             self.errors,
             self.throttles,
             self.polled_events,
+            self.filtered_out_events,
             self.invoked_events,
             self.failed_invoke_events,
             self.deleted_events,
