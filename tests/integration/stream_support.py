@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import textwrap
 import time
 from collections import defaultdict
@@ -99,11 +100,14 @@ def stream_config(
         """) + textwrap.indent(textwrap.dedent(extra_mapping), "    ")
 
 
+def kinesis_data(record: dict[str, Any]) -> str:
+    """A delivered Kinesis record's data, decoded."""
+    return base64.b64decode(record["kinesis"]["data"]).decode()
+
+
 def delivered_data() -> list[str]:
     """Kinesis data of every delivered record, decoded, in invocation order."""
-    import base64
-
-    return [base64.b64decode(r["kinesis"]["data"]).decode() for r in itest_handlers.records()]
+    return [kinesis_data(r) for r in itest_handlers.records()]
 
 
 def per_key(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -3,20 +3,16 @@ succeeds; metrics (IteratorAge, polled/invoked counts, shards owned, lag); readi
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
 import itest_handlers
 import pytest
 from sqs_support import http_get, metric, running, unique, wait_for
+from stream_support import kinesis_data as _data
 from stream_support import make_stream, put, stream_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-def _data(record: dict[str, Any]) -> str:
-    return base64.b64decode(record["kinesis"]["data"]).decode()
 
 
 async def test_failing_batch_is_retried_in_order_and_nothing_is_skipped(

@@ -3,7 +3,6 @@ age, and the on-failure destination records (SQS, SNS to SQS, S3) in AWS's exact
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
@@ -13,13 +12,10 @@ import boto3
 import itest_handlers
 import pytest
 from sqs_support import ACCOUNT, REGION, make_queue, metric, queue_arn, running, unique, wait_for
+from stream_support import kinesis_data as _data
 from stream_support import make_stream, put, stream_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-def _data(record: dict[str, Any]) -> str:
-    return base64.b64decode(record["kinesis"]["data"]).decode()
 
 
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
@@ -31,6 +27,12 @@ def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
         for message in messages:
             out.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+async def _until_sent(daemon: Any, labels: dict[str, str], count: int) -> None:
+    """Until `count` records reached the on-failure destination."""
+    name = "poller_on_failure_destination_delivered_events_total"
+    await wait_for(lambda: metric(daemon, name, **labels) >= count, timeout=30)
 
 
 def _failure_config(endpoint: str, arn: str, state: Path, destination: str, extra: str) -> str:
@@ -61,13 +63,7 @@ async def test_retries_exhausted_then_one_destination_record_and_the_shard_moves
     )
     async with running(config) as daemon:
         labels = {"mapping": f"fn-{name}", "function": "fn"}
-        await wait_for(
-            lambda: (
-                metric(daemon, "poller_on_failure_destination_delivered_events_total", **labels)
-                >= 3
-            ),
-            timeout=30,
-        )
+        await _until_sent(daemon, labels, 3)
         put(kinesis, name, [("k", "good")])
         await wait_for(lambda: any(_data(r) == "good" for r in itest_handlers.records()))
         assert metric(daemon, "poller_dropped_events_total", **labels) == 0
@@ -127,13 +123,7 @@ async def test_bisect_isolates_one_poison_record_among_100(
     )
     async with running(config) as daemon:
         labels = {"mapping": f"fn-{name}", "function": "fn"}
-        await wait_for(
-            lambda: (
-                metric(daemon, "poller_on_failure_destination_delivered_events_total", **labels)
-                >= 1
-            ),
-            timeout=30,
-        )
+        await _until_sent(daemon, labels, 1)
         await wait_for(lambda: metric(daemon, "poller_checkpoints_total", **labels) >= 1)
         # 100 → 50 → 25 → 13 → 6 → 3 → the poison alone: one split per level on its path.
         assert metric(daemon, "poller_bisections_total", **labels) >= 6
@@ -177,13 +167,7 @@ async def test_partial_failure_discards_only_the_failed_record(
     )
     async with running(config) as daemon:
         labels = {"mapping": f"fn-{name}", "function": "fn"}
-        await wait_for(
-            lambda: (
-                metric(daemon, "poller_on_failure_destination_delivered_events_total", **labels)
-                >= 1
-            ),
-            timeout=30,
-        )
+        await _until_sent(daemon, labels, 1)
     [record] = _drain(sqs, url)
     info = record["KinesisBatchInfo"]
     assert info["batchSize"] == 1
