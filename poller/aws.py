@@ -49,13 +49,36 @@ class Aws:
         parsers = self._session._session.get_component("response_parser_factory")
         parsers.set_parser_defaults(timestamp_parser=fast_timestamp)
 
-    def client(self, service: str, max_connections: int = 10) -> AbstractAsyncContextManager[Any]:
-        """An async context manager yielding a client; the pool fits `max_connections` polls."""
+    def with_credentials(self, credentials: Any) -> Aws:
+        """The same endpoint and metrics with other credentials (an assumed role's)."""
+        other = Aws.__new__(Aws)
+        other.region, other.endpoint_url, other._metrics = (
+            self.region,
+            self.endpoint_url,
+            self._metrics,
+        )
+        other._session = aioboto3.Session(region_name=self.region)
+        other._session._session._credentials = credentials
+        parsers = other._session._session.get_component("response_parser_factory")
+        parsers.set_parser_defaults(timestamp_parser=fast_timestamp)
+        return other
+
+    def client(
+        self,
+        service: str,
+        max_connections: int = 10,
+        read_timeout: float = READ_TIMEOUT,
+        attempts: int = 3,
+    ) -> AbstractAsyncContextManager[Any]:
+        """An async context manager yielding a client; the pool fits `max_connections` calls.
+
+        `attempts` counts requests per call (botocore's standard retry mode; 1 = never retried).
+        """
         config = AioConfig(
             connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            read_timeout=read_timeout,
             max_pool_connections=max_connections,
-            retries={"mode": "standard", "max_attempts": 3},
+            retries={"mode": "standard", "total_max_attempts": attempts},
         )
         manager = self._session.client(service, endpoint_url=self.endpoint_url, config=config)
         return _Counted(manager, self._metrics, service)

@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_pascal
 from pydantic_core import PydanticCustomError
@@ -140,28 +141,57 @@ class LoggingConfig(BaseModel):
 
 
 class FunctionConfig(BaseModel):
-    """A handler and its Lambda function settings."""
+    """A function: its target and its Lambda settings.
+
+    The target is exactly one of `handler` (a Python function run by poller, in its own process
+    or, with `isolation: process`, in worker processes), `url` (an HTTP endpoint such as the
+    Lambda Runtime Interface Emulator) or `function_name` (a Lambda function, through the
+    Invoke API).
+    """
 
     model_config = _STRICT
-    handler: str
+    handler: str | None = None
+    url: Annotated[str | None, Field(pattern=r"^https?://")] = None
+    function_name: str | None = None
+    qualifier: str | None = None  # with function_name: a version or alias
+    isolation: Literal["thread", "process"] = "thread"
     timeout: Annotated[Int, Field(ge=1, le=900)] = 3
     memory_size: Annotated[Int, Field(ge=128, le=10240)] = 128
     environment: dict[str, str] = {}
     code_uri: str | None = None
-    # The execution role: stream events carry it as invokeIdentityArn. Unset, poller uses
-    # arn:aws:iam::<source account>:role/<function name>.
+    # The execution role: assumed (STS) to read the function's sources and write its
+    # destinations; stream events carry it as invokeIdentityArn. Unset, poller uses its own
+    # credentials and arn:aws:iam::<source account>:role/<function name> as invokeIdentityArn.
     role: Annotated[str | None, Field(pattern=r"^arn:[\w-]+:iam::\d{12}:role/.+$")] = None
+    # Invocations of this function at once; one over it is a throttle (Lambda's reserved
+    # concurrency). With isolation: process, also the number of worker processes.
+    reserved_concurrency: Annotated[Int | None, Field(ge=0, le=10000)] = None
     max_threads: Annotated[Int, Field(ge=1, le=1024)] = 64
 
     @field_validator("handler")
     @classmethod
-    def _handler_form(cls, value: str) -> str:
-        if not _HANDLER.match(value):
+    def _handler_form(cls, value: str | None) -> str | None:
+        if value is not None and not _HANDLER.match(value):
             raise ValueError("must be 'module:function' (or Lambda's 'module.function')")
         return value
 
+    @model_validator(mode="after")
+    def _one_target(self) -> FunctionConfig:
+        targets = [n for n in ("handler", "url", "function_name") if getattr(self, n)]
+        if len(targets) != 1:
+            given = " and ".join(targets) or "none"
+            raise ValueError(f"give exactly one of handler, url or function_name (given: {given})")
+        if self.isolation == "process" and not self.handler:
+            raise ValueError("isolation: process applies to a handler")
+        return self
+
+    @property
+    def target(self) -> str:
+        return "handler" if self.handler else "url" if self.url else "function_name"
+
     @property
     def module_and_attr(self) -> tuple[str, str]:
+        assert self.handler is not None
         if ":" in self.handler:
             module, attr = self.handler.split(":", 1)
         else:
@@ -325,5 +355,8 @@ class PollerConfig(BaseModel):
     logging: LoggingConfig = LoggingConfig()
     shutdown_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     functions: Annotated[dict[str, FunctionConfig], Field(min_length=1)]
+    # Invocations at once across all functions (Lambda's account concurrency, 1000 by
+    # default); one over it is a throttle.
+    concurrency_limit: Annotated[Int, Field(ge=1, le=100000)] = 1000
     state: StateConfig = StateConfig()
     mappings: list[MappingConfig] = []

@@ -210,6 +210,8 @@ def _environment_conflicts(config: PollerConfig) -> Iterator[Issue]:
     # same variable different values.
     owner: dict[str, tuple[str, str]] = {}
     for fname, function in config.functions.items():
+        if function.target != "handler" or function.isolation != "thread":
+            continue  # worker processes and remote targets have their own environment
         for key, value in function.environment.items():
             if key in owner and owner[key][1] != value:
                 yield (

@@ -25,7 +25,7 @@ from poller.batching import (
 from poller.config import FunctionConfig, SqsMappingConfig
 from poller.errors import StartupError
 from poller.filter_sources import sqs_keep
-from poller.invokers import Invoker
+from poller.invokers import InvokeError, Invoker, Throttled
 from poller.mapping_filters import criteria_of
 from poller.model import Batch, SqsMessage, Verdict
 from poller.responses import interpret, settled
@@ -237,6 +237,16 @@ class SqsMapping:
                         tg.start_soon(self._heartbeat, batch)
                     result = await self._invoker.invoke(batch.event(), request_id)
                     tg.cancel_scope.cancel()
+            except InvokeError as exc:
+                # Never reached the handler: nothing is deleted, so the messages come back
+                # after their visibility timeout, as on Lambda; pollers back off.
+                if isinstance(exc, Throttled):
+                    m.throttles.labels(*self._labels).inc()
+                self._log.warning(
+                    "invoke_failed", batch_id=batch.batch_id, size=len(messages), error=str(exc)
+                )
+                self._set_target(scaling.after_function_error(self._scale, self._policy))
+                return
             finally:
                 m.concurrent_executions.labels(*self._labels).dec()
         outcome = interpret(result, self.config.report_batch_item_failures, batch.ids)

@@ -15,10 +15,10 @@ from typing import Any
 
 import anyio
 
-from poller.aws import describe
 from poller.destinations import DeliveryFailed
 from poller.events.failure import Discard, failure_record
 from poller.failures import RECORD_AGE_EXCEEDED, Attempt, Kind, after_invoke, split_expired
+from poller.invokers import InvokeError, Throttled
 from poller.model import Outcome, StreamRecord, Verdict
 from poller.responses import interpret
 from poller.stream_context import StreamContext
@@ -157,9 +157,10 @@ class Delivery:
             m.concurrent_executions.labels(*labels).inc()
             try:
                 result = await self.ctx.invoker.invoke(event, request_id)
-            except Exception as exc:  # the event never reached the function
-                m.throttles.labels(*labels).inc()
-                self._log.warning("invoke_failed", batch_id=batch_id, **describe(exc))
+            except InvokeError as exc:  # the event never reached the function
+                if isinstance(exc, Throttled):
+                    m.throttles.labels(*labels).inc()
+                self._log.warning("invoke_failed", batch_id=batch_id, error=str(exc)[:500])
                 return None
             finally:
                 m.concurrent_executions.labels(*labels).dec()

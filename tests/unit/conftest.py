@@ -1,4 +1,5 @@
-"""Shared fixtures for the unit tests: pure functions and in-process handlers, no network."""
+"""Shared fixtures for the unit tests: pure functions, in-process handlers and worker processes,
+and (invoker tests) HTTP servers on 127.0.0.1 — never an AWS endpoint."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from fake_stream import FakeStream, RecordingInvoker, client_error
 
 from poller.aws import Aws
 from poller.config import AwsConfig, FunctionConfig, StreamMappingConfig
+from poller.invokers import InvokeError, Throttled
 from poller.lifecycle import Lifecycle
 from poller.progress import lane_of
 from poller.runtime import Runtime
@@ -271,7 +272,7 @@ async def test_invocations_that_never_reach_the_handler_use_no_retries(tmp_path:
     stream = FakeStream()
     stream.put("k", "r0")
     h = Harness(stream, tmp_path / "s.db", maximum_retry_attempts=0)
-    refusals = [RuntimeError("throttled"), RuntimeError("unreachable")]
+    refusals: list[Exception] = [Throttled("Rate Exceeded."), InvokeError("connection refused")]
     invoke = h.invoker.invoke
 
     async def flaky(event: dict[str, Any], request_id: str) -> Any:
@@ -282,5 +283,5 @@ async def test_invocations_that_never_reach_the_handler_use_no_retries(tmp_path:
     h.invoker.invoke = flaky  # type: ignore[method-assign]
     await h.run_until(lambda: h.invoker.data() == ["r0"])
     labels = {"mapping": h.config.display_name, "function": "fn"}
-    assert h.metrics.registry.get_sample_value("poller_throttles_total", labels) == 2
+    assert h.metrics.registry.get_sample_value("poller_throttles_total", labels) == 1
     assert h.metrics.registry.get_sample_value("poller_dropped_events_total", labels) == 0
