@@ -40,6 +40,7 @@ class Aws:
     ) -> None:
         self.region = config.region
         self.endpoint_url = config.endpoint_url
+        self.endpoints = dict(config.endpoints)
         self._metrics = metrics
         self._session = aioboto3.Session(
             region_name=config.region, profile_name=config.profile, **(credentials or {})
@@ -52,9 +53,10 @@ class Aws:
     def with_credentials(self, credentials: Any) -> Aws:
         """The same endpoint and metrics with other credentials (an assumed role's)."""
         other = Aws.__new__(Aws)
-        other.region, other.endpoint_url, other._metrics = (
+        other.region, other.endpoint_url, other.endpoints, other._metrics = (
             self.region,
             self.endpoint_url,
+            self.endpoints,
             self._metrics,
         )
         other._session = aioboto3.Session(region_name=self.region)
@@ -80,7 +82,8 @@ class Aws:
             max_pool_connections=max_connections,
             retries={"mode": "standard", "total_max_attempts": attempts},
         )
-        manager = self._session.client(service, endpoint_url=self.endpoint_url, config=config)
+        endpoint = self.endpoints.get(service, self.endpoint_url)
+        manager = self._session.client(service, endpoint_url=endpoint, config=config)
         return _Counted(manager, self._metrics, service)
 
 

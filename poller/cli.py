@@ -65,6 +65,8 @@ def check_handlers(config: PollerConfig, base_dir: Path) -> None:
     """Find each handler's module without importing (running) it."""
     issues = []
     for name, function in config.functions.items():
+        if not function.handler:
+            continue  # url and function_name targets are checked when they are called
         module, _ = function.module_and_attr
         code_dir = base_dir / function.code_uri if function.code_uri else Path.cwd()
         sys.path.insert(0, str(code_dir.resolve()))

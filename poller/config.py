@@ -54,6 +54,9 @@ class AwsConfig(BaseModel):
     model_config = _STRICT
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    # Per-service endpoints over endpoint_url, e.g. {lambda: "http://localhost:3001"} for SAM
+    # local's Invoke API while the sources stay on AWS.
+    endpoints: dict[str, str] = {}
     profile: str | None = None
 
 

@@ -8,9 +8,9 @@ even while phase 2 is being cut short. A clean shutdown neither loses nor redeli
 
 from __future__ import annotations
 
-import os
 import tempfile
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -20,7 +20,9 @@ from anyio.abc import TaskStatus
 from poller.arns import Arn
 from poller.aws import Aws
 from poller.config import AwsConfig, PollerConfig, StreamMappingConfig
-from poller.invokers.python import PythonInvoker, function_identity, load_handler
+from poller.invokers import Invoker
+from poller.invokers.factory import open_invoker
+from poller.invokers.limits import ConcurrencyGate
 from poller.lifecycle import Lifecycle
 from poller.local import (
     LOCAL_CREDENTIALS,
@@ -29,6 +31,7 @@ from poller.local import (
     create_streams,
     create_tables,
 )
+from poller.roles import assume_role
 from poller.runtime import Runtime
 from poller.sqs_mapping import SqsMapping
 from poller.state.base import CheckpointStore
@@ -78,7 +81,7 @@ class Daemon:
             aws = await self._connect(stack)
             runtime = Runtime(aws, self.metrics, self.readiness, self.lifecycle)
             store = await self._open_store(stack)
-            mappings = self._build(runtime, store)
+            mappings = await self._build(runtime, store, stack)
             async with anyio.create_task_group() as root:
                 if self.config.http.enabled:
                     app = build_app(self.metrics, self.readiness)
@@ -108,7 +111,11 @@ class Daemon:
         endpoint = EmbeddedEndpoint(embedded.port)
         self.endpoint_url = await anyio.to_thread.run_sync(endpoint.start)
         stack.callback(endpoint.stop)
-        aws_config = AwsConfig(region=self.config.aws.region, endpoint_url=self.endpoint_url)
+        aws_config = AwsConfig(
+            region=self.config.aws.region,
+            endpoint_url=self.endpoint_url,
+            endpoints=self.config.aws.endpoints,
+        )
         aws = Aws(aws_config, self.metrics, credentials=LOCAL_CREDENTIALS)
         async with aws.client("sqs") as client:
             await create_queues(client, aws_config.region, embedded.queues)
@@ -140,8 +147,13 @@ class Daemon:
         log.info("checkpoints_opened", path=str(path), ephemeral=self.config.embedded.enabled)
         return store
 
-    def _build(self, runtime: Runtime, store: CheckpointStore | None) -> list[Mapping]:
-        invokers: dict[str, PythonInvoker] = {}
+    async def _build(
+        self, runtime: Runtime, store: CheckpointStore | None, stack: AsyncExitStack
+    ) -> list[Mapping]:
+        """Start each used function's target (and assume its role), then build the mappings."""
+        gate = ConcurrencyGate(self.config.concurrency_limit)
+        invokers: dict[str, Invoker] = {}
+        runtimes: dict[str, Runtime] = {}
         mappings: list[Mapping] = []
         for index, mapping in enumerate(self.config.mappings):
             if not mapping.enabled:
@@ -150,20 +162,23 @@ class Daemon:
             name = mapping.function
             function = self.config.functions[name]
             if name not in invokers:
-                os.environ.update(function.environment)
-                handler = load_handler(name, function, self.base_dir)
                 arn = Arn.parse(mapping.event_source_arn).function_arn(name)
-                invokers[name] = PythonInvoker(
-                    handler, function_identity(name, function, arn), function
+                invokers[name] = await open_invoker(
+                    name, function, self.base_dir, arn, runtime.aws, gate, stack
                 )
+                runtimes[name] = runtime
+                if function.role:
+                    aws = await assume_role(runtime.aws, function.role, name)
+                    runtimes[name] = replace(runtime, aws=aws)
+                    log.info("role_assumed", function=name, role=function.role)
             path = f"mappings[{index}]"
             if isinstance(mapping, StreamMappingConfig):
                 assert store is not None
                 mappings.append(
-                    StreamMapping(mapping, path, function, invokers[name], runtime, store)
+                    StreamMapping(mapping, path, function, invokers[name], runtimes[name], store)
                 )
             else:
-                mappings.append(SqsMapping(mapping, path, function, invokers[name], runtime))
+                mappings.append(SqsMapping(mapping, path, function, invokers[name], runtimes[name]))
         return mappings
 
     async def _drain_deadline(self) -> None:

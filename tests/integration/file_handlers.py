@@ -24,3 +24,15 @@ def handler(event: dict[str, Any], context: Any) -> None:
         out.flush()
         os.fsync(out.fileno())
     time.sleep(float(os.environ.get("POLLER_TEST_SLEEP", "0.02")))
+
+
+def crash_once(event: dict[str, Any], context: Any) -> None:
+    """Like `handler`, but the worker process dies (os._exit) the first time it sees "crash"."""
+    marker = os.environ["POLLER_TEST_LOG"] + ".crashed"
+    data = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
+    if "crash" in data and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    line = {"ids": [r["eventID"] for r in event["Records"]], "data": data, "pid": os.getpid()}
+    with open(os.environ["POLLER_TEST_LOG"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")

@@ -1,0 +1,277 @@
+"""Process-isolated Python handlers: a pool of worker processes per function, hard timeouts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from poller.config import FunctionConfig
+from poller.errors import StartupError
+from poller.invokers import InvokeError
+from poller.invokers.context import FunctionIdentity
+from poller.invokers.python import function_identity
+from poller.invokers.worker import Worker, exchange, launch, reap
+from poller.model import FunctionError, InvokeResult
+
+log = structlog.get_logger("poller.invoke")
+
+_RUNTIME_DIR = str(Path(__file__).resolve().parent)
+_INIT_LIMIT = 10.0  # Lambda's init phase limit; a timed-out init is retried within the timeout
+
+
+def code_dir(function: FunctionConfig, base_dir: Path) -> Path:
+    """LAMBDA_TASK_ROOT: the directory load_handler puts on sys.path."""
+    return (base_dir / function.code_uri).resolve() if function.code_uri else Path.cwd()
+
+
+def worker_environment(
+    function: FunctionConfig,
+    identity: FunctionIdentity,
+    task_root: Path,
+    region: str,
+    base: Mapping[str, str] = os.environ,
+) -> dict[str, str]:
+    """The daemon's environment, then the function's, then the runtime's reserved variables."""
+    module, attr = function.module_and_attr
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return {
+        **base,
+        **function.environment,
+        "_HANDLER": f"{module}.{attr}",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}",
+        "AWS_LAMBDA_FUNCTION_NAME": identity.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": identity.memory_limit_in_mb,
+        "AWS_LAMBDA_FUNCTION_VERSION": identity.function_version,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": identity.log_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": identity.log_stream_name,
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "LAMBDA_RUNTIME_DIR": _RUNTIME_DIR,
+        "TZ": ":UTC",
+    }
+
+
+def timed_out(request_id: str, timeout: float) -> FunctionError:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return FunctionError(
+        f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds", "Sandbox.Timedout"
+    )
+
+
+def exited(request_id: str | None, returncode: int) -> FunctionError:
+    """Lambda's wording for a runtime that died: `exit status 1`, `signal: killed`."""
+    if returncode >= 0:
+        status = f"exit status {returncode}"
+    else:
+        status = f"signal: {(signal.strsignal(-returncode) or str(-returncode)).lower()}"
+    prefix = f"RequestId: {request_id} Error: " if request_id else ""
+    return FunctionError(f"{prefix}Runtime exited with error: {status}", "Runtime.ExitError")
+
+
+def out_of_memory(request_id: str) -> FunctionError:
+    # Lambda's report when a function outgrows its memory; the worker is then SIGKILLed.
+    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    return FunctionError(message, "Runtime.OutOfMemory")
+
+
+class ProcessInvoker:
+    """Runs a handler in worker processes, each one Lambda execution environment.
+
+    At most `workers` invocations run at once (more wait for a worker), each in a worker of its
+    own. `start()` starts one worker, so a bad handler fails the daemon's startup with the
+    runtime's StartupError wording; the rest start on demand, like Lambda's cold starts, and one
+    that fails to import later fails its invocation with that init error as a function error.
+
+    A worker imports the handler once, with cwd and LAMBDA_TASK_ROOT at the code directory and
+    `worker_environment`; its address space is capped at what the bootstrap had mapped plus
+    `memory_size` MB. Only the invocation fails, and the worker is reaped and replaced on demand,
+    when it times out (SIGKILL: "Task timed out"), raises MemoryError (Runtime.OutOfMemory, then
+    SIGKILL) or dies (Runtime.ExitError). Events reach the handler as parsed JSON.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        function: FunctionConfig,
+        base_dir: Path,
+        function_arn: str,
+        *,
+        workers: int,
+        region: str,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.function_name = name
+        self._function = function
+        self._base_dir = base_dir
+        self._function_arn = function_arn
+        self._region = region
+        self._timeout = float(function.timeout)
+        self._task_root = code_dir(function, base_dir)
+        self._slots = anyio.Semaphore(workers)
+        self._threads = anyio.CapacityLimiter(workers)
+        self._idle: list[Worker] = []
+        self._workers: set[Worker] = set()
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        async with self._slots:
+            worker = await self._spawn(None)
+        if isinstance(worker, FunctionError):
+            where = f"functions.{self.function_name}.handler"
+            raise StartupError(f"{where}: {worker.error_type}: {worker.error_message}")
+        await self._release(worker)
+
+    async def close(self) -> None:
+        """Stop every worker and reap it: idle ones exit on EOF, busy ones are killed."""
+        if self._closed:
+            return
+        self._closed = True
+        workers, idle = list(self._workers), set(self._idle)
+        self._workers.clear()
+        self._idle.clear()
+        for worker in workers:
+            if worker in idle:
+                worker.conn.close()
+            else:
+                worker.popen.kill()
+        await anyio.to_thread.run_sync(reap, [worker.popen for worker in workers])
+        log.info("workers_stopped", function=self.function_name, count=len(workers))
+
+    async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
+        async with self._slots:
+            started = time.monotonic()
+            for _attempt in range(2):
+                # A worker that died while idle never saw the event: retry on a fresh one.
+                if self._closed:
+                    raise InvokeError(f"{self.function_name}: the process invoker is closed")
+                worker = self._idle.pop() if self._idle else await self._spawn(request_id)
+                if isinstance(worker, FunctionError):
+                    return self._result(request_id, time.monotonic() - started, worker)
+                started = time.monotonic()
+                deadline_ms = int((time.time() + self._timeout) * 1000)
+                request = (request_id, deadline_ms, event)
+                reply = await self._exchange(worker, request, started + self._timeout)
+                if reply[0] != "unsent":
+                    break
+                await self._retire(worker, "exit", kill=True)
+            else:
+                raise InvokeError(f"{self.function_name}: cannot reach a worker")
+            outcome = await self._settle(worker, reply, request_id)
+            return self._result(request_id, time.monotonic() - started, outcome)
+
+    async def _settle(
+        self, worker: Worker, reply: tuple[Any, ...], request_id: str
+    ) -> bytes | FunctionError:
+        match reply:
+            case ("ok", bytes() as payload):
+                await self._release(worker)
+                return payload
+            case ("error", FunctionError() as error):
+                await self._release(worker)
+                return error
+            case ("unencodable", message):
+                await self._release(worker)
+                raise InvokeError(f"{self.function_name}: event is not JSON: {message}")
+            case ("timeout",):
+                await self._retire(worker, "timeout", kill=True)
+                return timed_out(request_id, self._timeout)
+            case ("oom",):
+                await self._retire(worker, "out_of_memory", kill=True)
+                return out_of_memory(request_id)
+        return exited(request_id, await self._retire(worker, "exit", kill=False))
+
+    async def _spawn(self, request_id: str | None) -> Worker | FunctionError:
+        """Start a worker and wait for its handler import: the worker, or the init error."""
+        identity = function_identity(self.function_name, self._function, self._function_arn)
+        env = worker_environment(self._function, identity, self._task_root, self._region)
+        spec = (self.function_name, self._function, self._base_dir, identity)
+        started = time.monotonic()
+        worker = await anyio.to_thread.run_sync(
+            launch, env, self._task_root, spec, limiter=self._threads
+        )
+        self._workers.add(worker)
+        limit = _INIT_LIMIT + self._timeout
+        match await self._exchange(worker, None, started + limit):
+            case ("ready", float(init_ms)):
+                log.info(
+                    "worker_started",
+                    function=self.function_name,
+                    pid=worker.pid,
+                    init_duration_ms=round(init_ms, 2),
+                    start_ms=round((time.monotonic() - started) * 1000, 1),
+                )
+                return worker
+            case ("init_error", str(error_type), str(message)):
+                await self._retire(worker, "init_error", kill=True)
+                return FunctionError(message, error_type)
+            case ("timeout",):
+                await self._retire(worker, "init_timeout", kill=True)
+                return FunctionError(
+                    f"Init timed out after {limit:.2f} seconds", "Sandbox.Timedout"
+                )
+        return exited(request_id, await self._retire(worker, "exit", kill=False))
+
+    async def _exchange(
+        self, worker: Worker, request: tuple[str, int, Any] | None, deadline: float
+    ) -> tuple[Any, ...]:
+        try:
+            return await anyio.to_thread.run_sync(
+                exchange,
+                worker.conn,
+                request,
+                deadline,
+                abandon_on_cancel=True,
+                limiter=self._threads,
+            )
+        except anyio.get_cancelled_exc_class():
+            # The abandoned thread sees EOF and returns; close() reaps the process.
+            worker.popen.kill()
+            raise
+
+    async def _release(self, worker: Worker) -> None:
+        if self._closed:
+            await self._retire(worker, "closed", kill=True)
+        else:
+            self._idle.append(worker)
+
+    async def _retire(self, worker: Worker, reason: str, *, kill: bool) -> int:
+        """Reap a worker that is done for; its exit code (negative: the signal)."""
+        if kill:
+            worker.popen.kill()
+        await anyio.to_thread.run_sync(reap, [worker.popen])
+        self._workers.discard(worker)
+        worker.conn.close()
+        returncode = worker.popen.returncode
+        log.info("worker_stopped", function=self.function_name, pid=worker.pid, reason=reason)
+        return returncode
+
+    def _result(
+        self, request_id: str, duration: float, outcome: bytes | FunctionError
+    ) -> InvokeResult:
+        if isinstance(outcome, FunctionError):
+            log.warning("handler_error", function=self.function_name, **outcome.payload(request_id))
+            return InvokeResult(request_id, duration, error=outcome)
+        return InvokeResult(request_id, duration, payload=outcome)
