@@ -1,4 +1,4 @@
-"""Command line: poller run | validate | demo | version."""
+"""Command line: poller run | validate | status | demo | version."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from poller.config import PollerConfig
 from poller.daemon import Daemon
 from poller.errors import ConfigError, StartupError, leaves
 from poller.loader import load_config
+from poller.status_cli import DEFAULT_URL, run_status
 from poller.telemetry.logging import configure
 
 
@@ -34,11 +35,18 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("-c", "--config", required=True, type=Path, help="YAML config file")
     sub.add_parser("demo", help="run a self-contained demo on an embedded local AWS endpoint")
+    status = sub.add_parser("status", help="show a running daemon's mappings (GET /mappings)")
+    status.add_argument(
+        "--url", default=DEFAULT_URL, help=f"its http.listen (default {DEFAULT_URL})"
+    )
+    status.add_argument("--json", action="store_true", help="print the JSON as the daemon sent it")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command == "version":
         print(f"poller {__version__}")
         return ExitCode.OK
+    if args.command == "status":
+        return run_status(args.url, args.json)
     if args.command == "demo":
         from poller.demo import run_demo
 

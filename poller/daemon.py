@@ -8,6 +8,7 @@ even while phase 2 is being cut short. A clean shutdown neither loses nor redeli
 
 from __future__ import annotations
 
+import os
 import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -39,6 +40,8 @@ from poller.state.sqlite import SqliteCheckpointStore
 from poller.stream_mapping import StreamMapping
 from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
+from poller.telemetry.status import all_status
+from poller.telemetry.systemd import Notifier
 
 log = structlog.get_logger("poller.daemon")
 Mapping = SqsMapping | StreamMapping
@@ -55,6 +58,7 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.readiness = Readiness()
         self.lifecycle = Lifecycle()
+        self.notifier = Notifier.from_environ(os.environ)  # systemd's Type=notify protocol
         self.http_port: int | None = None
         self.endpoint_url: str | None = config.aws.endpoint_url
         self.drained = True
@@ -65,6 +69,7 @@ class Daemon:
         """Phase 1: stop intake; in-flight batches drain within `shutdown_timeout`."""
         if not self.lifecycle.stopping.is_set():
             log.info("shutdown_started", drain_timeout=self.config.shutdown_timeout)
+            self.notifier.stopping()
             self.lifecycle.stop()
 
     def force(self) -> None:
@@ -84,7 +89,13 @@ class Daemon:
             mappings = await self._build(runtime, store, stack)
             async with anyio.create_task_group() as root:
                 if self.config.http.enabled:
-                    app = build_app(self.metrics, self.readiness)
+                    app = build_app(
+                        self.metrics,
+                        self.readiness,
+                        lambda: all_status(
+                            self.config, self.metrics, runtime.status, self.readiness.waiting()
+                        ),
+                    )
                     self.http_port = await root.start(
                         serve, app, self.config.http.host, self.config.http.port
                     )
@@ -96,6 +107,8 @@ class Daemon:
                     endpoint_url=self.endpoint_url,
                 )
                 task_status.started()
+                self.notifier.ready(f"running {len(mappings)} mappings")
+                root.start_soon(self.notifier.run)
                 with self._drain_scope:
                     async with anyio.create_task_group() as tree:
                         tree.start_soon(self.lifecycle.stopping.wait)

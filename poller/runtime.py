@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from poller.aws import Aws
 from poller.lifecycle import Lifecycle
 from poller.telemetry.http import Readiness
 from poller.telemetry.metrics import Metrics
+from poller.telemetry.status import StatusBoard
 
 # Settlement (deletes, checkpoints) runs shielded from cancellation but never longer than this.
 SETTLE_TIMEOUT = 30.0
@@ -19,3 +20,4 @@ class Runtime:
     metrics: Metrics
     readiness: Readiness
     lifecycle: Lifecycle
+    status: StatusBoard = field(default_factory=StatusBoard)

@@ -127,6 +127,9 @@ class SqsMapping:
         def record(exc: BaseException, wait: float) -> None:
             self._rt.readiness.set(self.name, False)
             fields = describe(exc)
+            self._rt.status.error(
+                self.name, f"{operation}: {fields['error_code']}: {fields['error']}"
+            )
             self._rt.metrics.source_errors.labels(
                 *self._labels, operation, fields["error_code"]
             ).inc()
@@ -256,6 +259,7 @@ class SqsMapping:
         if result.error is not None:
             m.errors.labels(*self._labels).inc()
             self._set_target(scaling.after_function_error(self._scale, self._policy))
+        self._rt.status.result(self.name, outcome.verdict is Verdict.SUCCESS)
         done = settled([msg.message_id for msg in messages], outcome)
         m.failed_invoke_events.labels(*self._labels).inc(len(messages) - len(done))
         self._log.info(

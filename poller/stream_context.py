@@ -78,6 +78,7 @@ def source_error_recorder(
         if unready:
             runtime.readiness.set(labels[0], False)
         fields = describe(exc)
+        runtime.status.error(labels[0], f"{operation}: {fields['error_code']}: {fields['error']}")
         runtime.metrics.source_errors.labels(*labels, operation, fields["error_code"]).inc()
         log.warning("source_error", operation=operation, retry_in=round(wait, 2), **fields)
 

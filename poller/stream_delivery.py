@@ -176,6 +176,7 @@ class Delivery:
         if result.error is not None:
             m.errors.labels(*labels).inc()
         ok = outcome.verdict is Verdict.SUCCESS
+        self.ctx.runtime.status.result(self.ctx.name, ok)
         if not ok:
             failed = len(outcome.failed) if outcome.verdict is Verdict.PARTIAL else len(records)
             m.failed_invoke_events.labels(*labels).inc(failed)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 from aiohttp import web
@@ -29,7 +31,13 @@ class Readiness:
         return sorted(name for name, ready in self._ready.items() if not ready)
 
 
-def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
+def build_app(
+    metrics: Metrics,
+    readiness: Readiness,
+    mappings: Callable[[], list[dict[str, Any]]] | None = None,
+) -> web.Application:
+    """/metrics, /healthz, /readyz, and /mappings (each mapping's status) when given."""
+
     async def metrics_view(_: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -43,7 +51,13 @@ def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
         body = {"status": "waiting" if waiting else "ready", "waiting": waiting}
         return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
+    async def mappings_view(_: web.Request) -> web.Response:
+        assert mappings is not None
+        return web.json_response({"mappings": mappings()})
+
     app = web.Application()
+    if mappings is not None:
+        app.router.add_get("/mappings", mappings_view)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
