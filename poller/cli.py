@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import structlog
 
 from poller import __version__
 from poller.config import PollerConfig
@@ -19,6 +20,8 @@ from poller.errors import ConfigError, StartupError, leaves
 from poller.loader import load_config
 from poller.status_cli import DEFAULT_URL, run_status
 from poller.telemetry.logging import configure
+
+log = structlog.get_logger("poller.cli")
 
 
 class ExitCode(enum.IntEnum):
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {issue}", file=sys.stderr)
         return ExitCode.CONFIG
     configure(config.logging.level, config.logging.format)
-    return run(config, args.config.parent)
+    return run(config, args.config)
 
 
 def check_handlers(config: PollerConfig, base_dir: Path) -> None:
@@ -90,12 +93,14 @@ def check_handlers(config: PollerConfig, base_dir: Path) -> None:
         raise ConfigError(issues)
 
 
-def run(config: PollerConfig, base_dir: Path) -> int:
-    """Run the daemon until SIGTERM/SIGINT; a second signal forces the exit."""
+def run(config: PollerConfig, path: Path) -> int:
+    """Run the daemon until SIGTERM/SIGINT (a second signal forces the exit); SIGHUP reloads
+    the configuration file at `path`."""
+    base_dir = path.parent
     failures: list[BaseException] = []
     forced = False
     try:
-        forced = anyio.run(_serve, config, base_dir)
+        forced = anyio.run(_serve, config, base_dir, path)
     except* StartupError as group:
         failures.extend(leaves(group))
     for exc in failures:
@@ -105,19 +110,41 @@ def run(config: PollerConfig, base_dir: Path) -> int:
     return ExitCode.INTERRUPTED if forced else ExitCode.OK
 
 
-async def _serve(config: PollerConfig, base_dir: Path) -> bool:
+async def _serve(config: PollerConfig, base_dir: Path, path: Path) -> bool:
     daemon = Daemon(config, base_dir)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, daemon)
+        tg.start_soon(_watch_signals, daemon, path)
         await daemon.run()
         tg.cancel_scope.cancel()
     return daemon.forced
 
 
-async def _watch_signals(daemon: Daemon) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for _ in signals:
-            if daemon.lifecycle.stopping.is_set():
+async def _watch_signals(daemon: Daemon, path: Path) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                await _reload(daemon, path)
+            elif daemon.lifecycle.stopping.is_set():
                 daemon.force()
             else:
                 daemon.stop()
+
+
+async def _reload(daemon: Daemon, path: Path) -> None:
+    """SIGHUP: read the config file again; an invalid one is refused and the old one runs on."""
+    issues: list[str] = []
+    try:
+        config = load_config(path, os.environ)
+        check_handlers(config, path.parent)
+    except ConfigError as exc:
+        issues = exc.issues
+    if issues:
+        log.error("reload_rejected", config=str(path), issues=issues)
+        return
+    failure = ""
+    try:
+        await daemon.reload(config)
+    except StartupError as exc:
+        failure = str(exc)
+    if failure:
+        log.error("reload_failed", config=str(path), error=failure)

@@ -11,19 +11,14 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from pathlib import Path
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from poller.arns import Arn
 from poller.aws import Aws
 from poller.config import AwsConfig, PollerConfig, StreamMappingConfig
-from poller.invokers import Invoker
-from poller.invokers.factory import open_invoker
-from poller.invokers.limits import ConcurrencyGate
 from poller.lifecycle import Lifecycle
 from poller.local import (
     LOCAL_CREDENTIALS,
@@ -32,19 +27,16 @@ from poller.local import (
     create_streams,
     create_tables,
 )
-from poller.roles import assume_role
 from poller.runtime import Runtime
-from poller.sqs_mapping import SqsMapping
 from poller.state.base import CheckpointStore
 from poller.state.sqlite import SqliteCheckpointStore
-from poller.stream_mapping import StreamMapping
+from poller.supervisor import Supervisor
 from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
 from poller.telemetry.status import all_status
 from poller.telemetry.systemd import Notifier
 
 log = structlog.get_logger("poller.daemon")
-Mapping = SqsMapping | StreamMapping
 
 
 class Daemon:
@@ -60,6 +52,7 @@ class Daemon:
         self.lifecycle = Lifecycle()
         self.notifier = Notifier.from_environ(os.environ)  # systemd's Type=notify protocol
         self.http_port: int | None = None
+        self.supervisor: Supervisor | None = None
         self.endpoint_url: str | None = config.aws.endpoint_url
         self.drained = True
         self.forced = False
@@ -86,7 +79,10 @@ class Daemon:
             aws = await self._connect(stack)
             runtime = Runtime(aws, self.metrics, self.readiness, self.lifecycle)
             store = await self._open_store(stack)
-            mappings = await self._build(runtime, store, stack)
+            self.supervisor = Supervisor(
+                self.base_dir, runtime, store, stack, self.config.concurrency_limit
+            )
+            entries = await self.supervisor.prepare(self.config)
             async with anyio.create_task_group() as root:
                 if self.config.http.enabled:
                     app = build_app(
@@ -102,18 +98,17 @@ class Daemon:
                 root.start_soon(self._drain_deadline)
                 log.info(
                     "daemon_started",
-                    mappings=[m.name for m in mappings],
+                    mappings=[e.mapping.name for e in entries],
                     http_port=self.http_port,
                     endpoint_url=self.endpoint_url,
                 )
                 task_status.started()
-                self.notifier.ready(f"running {len(mappings)} mappings")
+                self.notifier.ready(f"running {len(entries)} mappings")
                 root.start_soon(self.notifier.run)
                 with self._drain_scope:
                     async with anyio.create_task_group() as tree:
                         tree.start_soon(self.lifecycle.stopping.wait)
-                        for mapping in mappings:
-                            tree.start_soon(mapping.run)
+                        self.supervisor.start(tree, entries)
                 root.cancel_scope.cancel()
         log.info("daemon_stopped", drained=self.drained)
 
@@ -160,39 +155,12 @@ class Daemon:
         log.info("checkpoints_opened", path=str(path), ephemeral=self.config.embedded.enabled)
         return store
 
-    async def _build(
-        self, runtime: Runtime, store: CheckpointStore | None, stack: AsyncExitStack
-    ) -> list[Mapping]:
-        """Start each used function's target (and assume its role), then build the mappings."""
-        gate = ConcurrencyGate(self.config.concurrency_limit)
-        invokers: dict[str, Invoker] = {}
-        runtimes: dict[str, Runtime] = {}
-        mappings: list[Mapping] = []
-        for index, mapping in enumerate(self.config.mappings):
-            if not mapping.enabled:
-                log.info("mapping_disabled", mapping=mapping.display_name)
-                continue
-            name = mapping.function
-            function = self.config.functions[name]
-            if name not in invokers:
-                arn = Arn.parse(mapping.event_source_arn).function_arn(name)
-                invokers[name] = await open_invoker(
-                    name, function, self.base_dir, arn, runtime.aws, gate, stack
-                )
-                runtimes[name] = runtime
-                if function.role:
-                    aws = await assume_role(runtime.aws, function.role, name)
-                    runtimes[name] = replace(runtime, aws=aws)
-                    log.info("role_assumed", function=name, role=function.role)
-            path = f"mappings[{index}]"
-            if isinstance(mapping, StreamMappingConfig):
-                assert store is not None
-                mappings.append(
-                    StreamMapping(mapping, path, function, invokers[name], runtimes[name], store)
-                )
-            else:
-                mappings.append(SqsMapping(mapping, path, function, invokers[name], runtimes[name]))
-        return mappings
+    async def reload(self, config: PollerConfig) -> None:
+        """Apply a new, already validated configuration to the running daemon (SIGHUP)."""
+        if self.supervisor is None or self.lifecycle.stopping.is_set():
+            return
+        old, self.config = self.config, config
+        await self.supervisor.reload(old, config)
 
     async def _drain_deadline(self) -> None:
         await self.lifecycle.stopping.wait()

@@ -18,11 +18,26 @@ class Lifecycle:
     def __init__(self) -> None:
         self.stopping = anyio.Event()
         self._scopes: set[anyio.CancelScope] = set()
+        self._children: list[Lifecycle] = []
 
     def stop(self) -> None:
         self.stopping.set()
         for scope in list(self._scopes):
             scope.cancel()
+        for child in self._children:
+            child.stop()
+
+    def child(self) -> Lifecycle:
+        """A lifecycle stopped with this one, or on its own (one mapping, at a reload)."""
+        child = Lifecycle()
+        self._children.append(child)
+        if self.stopping.is_set():
+            child.stop()
+        return child
+
+    def forget(self, child: Lifecycle) -> None:
+        if child in self._children:
+            self._children.remove(child)
 
     @contextmanager
     def intake(self) -> Iterator[anyio.CancelScope]:

@@ -27,6 +27,9 @@ class Readiness:
     def set(self, mapping: str, ready: bool) -> None:
         self._ready[mapping] = ready
 
+    def forget(self, mapping: str) -> None:
+        self._ready.pop(mapping, None)
+
     def waiting(self) -> list[str]:
         return sorted(name for name, ready in self._ready.items() if not ready)
 

@@ -249,8 +249,8 @@ def test_unit_file_settings() -> None:
     assert int(last("TimeoutStopSec")) > 30
     assert "@system-service" in values(unit, "Service", "SystemCallFilter")
     assert "PYTHONUNBUFFERED=1" in values(unit, "Service", "Environment")
-    # poller handles SIGTERM and SIGINT only: SIGHUP would end it, so no reload is promised.
-    assert not unit.has_option("Service", "ExecReload")
+    # poller reloads its configuration on SIGHUP.
+    assert unit.get("Service", "ExecReload") == "/bin/kill -HUP $MAINPID"
     command = shlex.split(last("ExecStart"))
     assert [Path(command[0]).name, *command[1:3]] == ["poller", "run", "-c"]
     assert command[3] == "/etc/poller/config.yaml"

@@ -1,0 +1,167 @@
+"""The running mappings, and what a reload (SIGHUP) changes about them.
+
+Each mapping runs under its own child lifecycle, so one mapping can be stopped (its intake
+cancelled, its in-flight batches drained and settled) while the others go on. A reload keeps
+every mapping whose configuration (and function) is unchanged running untouched, stops the
+removed and changed ones, and starts the new and changed ones once their old instance is done —
+so a stream restarts from its checkpoint and no shard is read twice at once.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from poller.arns import Arn
+from poller.config import FunctionConfig, MappingConfig, PollerConfig, StreamMappingConfig
+from poller.invokers import Invoker
+from poller.invokers.factory import open_invoker
+from poller.invokers.limits import ConcurrencyGate
+from poller.lifecycle import Lifecycle
+from poller.roles import assume_role
+from poller.runtime import Runtime
+from poller.sqs_mapping import SqsMapping
+from poller.state.base import CheckpointStore
+from poller.stream_mapping import StreamMapping
+
+log = structlog.get_logger("poller.supervisor")
+Mapping = SqsMapping | StreamMapping
+# Sections a reload cannot change in a running daemon: they need a restart.
+FIXED_SECTIONS = ("aws", "embedded", "http", "logging", "state", "concurrency_limit")
+
+
+@dataclass(eq=False)
+class _Running:
+    config: MappingConfig
+    function: FunctionConfig
+    mapping: Mapping
+    lifecycle: Lifecycle
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+class Supervisor:
+    """Builds mappings and their functions' targets; runs them in the daemon's task group."""
+
+    def __init__(
+        self,
+        base_dir: Path,
+        runtime: Runtime,
+        store: CheckpointStore | None,
+        stack: AsyncExitStack,
+        concurrency_limit: int,
+    ) -> None:
+        self._base_dir = base_dir
+        self._runtime = runtime
+        self._store = store
+        self._stack = stack
+        self._gate = ConcurrencyGate(concurrency_limit)
+        self._functions: dict[str, tuple[FunctionConfig, Invoker, Runtime]] = {}
+        self.running: dict[str, _Running] = {}
+        self._group: Any = None
+
+    async def prepare(self, config: PollerConfig) -> list[_Running]:
+        """Open every target the enabled mappings use and build the mappings (not started).
+
+        Raises StartupError when a handler cannot be imported or a role cannot be assumed.
+        """
+        prepared = []
+        for index, mapping in enumerate(config.mappings):
+            if not mapping.enabled:
+                log.info("mapping_disabled", mapping=mapping.display_name)
+                continue
+            prepared.append(await self._build(index, mapping, config))
+        return prepared
+
+    def start(self, group: Any, entries: list[_Running]) -> None:
+        self._group = group
+        for entry in entries:
+            self._launch(entry)
+
+    async def reload(self, old: PollerConfig, new: PollerConfig) -> None:
+        """Apply `new`: restart what changed, keep what did not. Sections in FIXED_SECTIONS
+        are left as they are (logged: they need a restart)."""
+        fixed = [s for s in FIXED_SECTIONS if getattr(old, s) != getattr(new, s)]
+        if fixed:
+            log.warning("reload_needs_restart", sections=fixed)
+        wanted = {m.mapping_uuid: (i, m) for i, m in enumerate(new.mappings) if m.enabled}
+        kept, stopped, started = [], [], []
+        previous: dict[str, _Running] = {}
+        for key, entry in list(self.running.items()):
+            match = wanted.get(key)
+            same = (
+                match is not None
+                and match[1] == entry.config
+                and (new.functions.get(match[1].function) == entry.function)
+            )
+            if same:
+                kept.append(entry.mapping.name)
+                continue
+            entry.lifecycle.stop()  # drains in the background; `done` tells when it is over
+            previous[key] = entry
+            stopped.append(entry.mapping.name)
+        for key, (index, mapping) in wanted.items():
+            if key in self.running and key not in previous:
+                continue
+            entry = await self._build(index, mapping, new)
+            self._group.start_soon(self._after, previous.get(key), entry)
+            started.append(entry.mapping.name)
+        log.info("reloaded", kept=kept, stopped=stopped, started=started)
+
+    async def _after(self, old: _Running | None, entry: _Running) -> None:
+        if old is not None:
+            await old.done.wait()
+        self._launch(entry)
+
+    def _launch(self, entry: _Running) -> None:
+        self.running[entry.config.mapping_uuid] = entry
+        self._group.start_soon(self._run, entry)
+
+    async def _run(self, entry: _Running) -> None:
+        try:
+            await entry.mapping.run()
+        finally:
+            entry.done.set()
+            if self.running.get(entry.config.mapping_uuid) is entry:
+                del self.running[entry.config.mapping_uuid]
+            self._runtime.readiness.forget(entry.mapping.name)
+            self._runtime.lifecycle.forget(entry.lifecycle)
+
+    async def _build(self, index: int, mapping: MappingConfig, config: PollerConfig) -> _Running:
+        name = mapping.function
+        function = config.functions[name]
+        invoker, runtime = await self._function(name, function, mapping)
+        lifecycle = self._runtime.lifecycle.child()
+        runtime = replace(runtime, lifecycle=lifecycle)
+        path = f"mappings[{index}]"
+        built: Mapping
+        if isinstance(mapping, StreamMappingConfig):
+            assert self._store is not None
+            built = StreamMapping(mapping, path, function, invoker, runtime, self._store)
+        else:
+            built = SqsMapping(mapping, path, function, invoker, runtime)
+        return _Running(mapping, function, built, lifecycle)
+
+    async def _function(
+        self, name: str, function: FunctionConfig, mapping: MappingConfig
+    ) -> tuple[Invoker, Runtime]:
+        """The function's invoker and runtime (its role's credentials), opened once per
+        function configuration; a changed function gets a new target."""
+        known = self._functions.get(name)
+        if known is not None and known[0] == function:
+            return known[1], known[2]
+        arn = Arn.parse(mapping.event_source_arn).function_arn(name)
+        aws = self._runtime.aws
+        invoker = await open_invoker(
+            name, function, self._base_dir, arn, aws, self._gate, self._stack
+        )
+        runtime = self._runtime
+        if function.role:
+            runtime = replace(runtime, aws=await assume_role(aws, function.role, name))
+            log.info("role_assumed", function=name, role=function.role)
+        self._functions[name] = (function, invoker, runtime)
+        return invoker, runtime

@@ -1,0 +1,123 @@
+"""Reload (SIGHUP): changed mappings restart (streams from their checkpoints), unchanged ones
+keep running untouched, an invalid configuration is refused and the old one runs on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import itest_handlers
+import pytest
+from sqs_support import (
+    HERE,
+    config_yaml,
+    depth,
+    make_queue,
+    queue_arn,
+    running,
+    send,
+    unique,
+    wait_for,
+)
+from stream_support import kinesis_data, make_stream, put, stream_config
+
+from poller.loader import parse_config
+
+pytestmark = pytest.mark.integration
+
+
+def _two_mappings(endpoint: str, first: str, second: str, second_extra: str = "") -> str:
+    return config_yaml(endpoint, first) + (
+        f'  - function: fn\n    event_source_arn: "{queue_arn(second)}"\n{second_extra}'
+    )
+
+
+@pytest.mark.anyio
+async def test_reload_keeps_unchanged_mappings_and_starts_new_ones(endpoint: str, sqs: Any) -> None:
+    first, second = unique("q1"), unique("q2")
+    url1, url2 = make_queue(sqs, first), make_queue(sqs, second)
+    async with running(config_yaml(endpoint, first)) as daemon:
+        assert daemon.supervisor is not None
+        [kept] = daemon.supervisor.running.values()
+        await daemon.reload(parse_config(_two_mappings(endpoint, first, second), os.environ))
+        send(sqs, url1, ["one"])
+        send(sqs, url2, ["two"])
+        await wait_for(lambda: depth(sqs, url1) == 0 and depth(sqs, url2) == 0, timeout=30)
+        assert kept in daemon.supervisor.running.values()  # not restarted
+        assert len(daemon.supervisor.running) == 2
+        # Changing the second mapping restarts it; removing the first stops it.
+        changed = config_yaml(endpoint, second, extra_mapping="batch_size: 5\n")
+        await daemon.reload(parse_config(changed, os.environ))
+        await wait_for(lambda: len(daemon.supervisor.running) == 1 if daemon.supervisor else False)
+        [entry] = daemon.supervisor.running.values()
+        assert entry.config.batch_size == 5
+        send(sqs, url2, ["three"])
+        send(sqs, url1, ["not read any more"])
+        await wait_for(lambda: depth(sqs, url2) == 0, timeout=30)
+    assert sorted(r["body"] for r in itest_handlers.records()) == ["one", "three", "two"]
+    assert depth(sqs, url1) == 1
+
+
+@pytest.mark.anyio
+async def test_a_changed_stream_mapping_resumes_from_its_checkpoint(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    name = unique("s")
+    arn = make_stream(kinesis, name)
+    put(kinesis, name, [("k", f"a{i}") for i in range(20)])
+    state = tmp_path / "s.db"
+    async with running(stream_config(endpoint, arn, state, "batch_size: 3\n")) as daemon:
+        await wait_for(lambda: len(itest_handlers.records()) >= 20)
+        changed = stream_config(endpoint, arn, state, "batch_size: 7\n")
+        await daemon.reload(parse_config(changed, os.environ))
+        put(kinesis, name, [("k", f"b{i}") for i in range(10)])
+        await wait_for(lambda: len(itest_handlers.records()) >= 30)
+    data = [kinesis_data(r) for r in itest_handlers.records()]
+    assert data == [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(10)]  # no repeats
+    assert max(len(c["event"]["Records"]) for c in itest_handlers.calls[-2:]) <= 7
+
+
+def test_sighup_refuses_an_invalid_config_then_applies_a_valid_one(
+    endpoint: str, sqs: Any, tmp_path: Path
+) -> None:
+    first, second = unique("q1"), unique("q2")
+    url1, url2 = make_queue(sqs, first), make_queue(sqs, second)
+    config = tmp_path / "poller.yaml"
+    config.write_text(config_yaml(endpoint, first))
+    log = tmp_path / "out.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "poller", "run", "-c", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(HERE)},
+        )
+    try:
+        _until(lambda: "daemon_started" in log.read_text(), 30)
+        config.write_text(config_yaml(endpoint, first) + "    batch_size: lots\n")
+        proc.send_signal(signal.SIGHUP)
+        _until(lambda: "reload_rejected" in log.read_text(), 10)
+        assert proc.poll() is None  # still running on the old configuration
+        config.write_text(_two_mappings(endpoint, first, second))
+        proc.send_signal(signal.SIGHUP)
+        _until(lambda: "reloaded" in log.read_text(), 10)
+        send(sqs, url2, ["via the new mapping"])
+        send(sqs, url1, ["via the old one"])
+        _until(lambda: depth(sqs, url1) == 0 and depth(sqs, url2) == 0, 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
+    assert "mappings[0].batch_size" in log.read_text()  # the refused config's error, logged
+
+
+def _until(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
