@@ -89,8 +89,13 @@ class Daemon:
                         self.metrics,
                         self.readiness,
                         lambda: all_status(
-                            self.config, self.metrics, runtime.status, self.readiness.waiting()
+                            self.config,
+                            self.metrics,
+                            runtime.status,
+                            self.readiness.waiting(),
+                            self.supervisor.disabled if self.supervisor else set(),
                         ),
+                        self.set_enabled if self.config.http.control else None,
                     )
                     self.http_port = await root.start(
                         serve, app, self.config.http.host, self.config.http.port
@@ -154,6 +159,12 @@ class Daemon:
         stack.push_async_callback(store.close)
         log.info("checkpoints_opened", path=str(path), ephemeral=self.config.embedded.enabled)
         return store
+
+    async def set_enabled(self, name: str, enabled: bool) -> bool:
+        """Enable or disable one mapping at runtime; False if there is no such mapping."""
+        if self.supervisor is None or self.lifecycle.stopping.is_set():
+            return False
+        return await self.supervisor.set_enabled(self.config, name, enabled)
 
     async def reload(self, config: PollerConfig) -> None:
         """Apply a new, already validated configuration to the running daemon (SIGHUP)."""

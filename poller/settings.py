@@ -83,6 +83,9 @@ class HttpConfig(BaseModel):
     model_config = STRICT
     enabled: bool = True
     listen: str = "127.0.0.1:9102"
+    # POST /mappings/{name}/enable and /disable: off unless set; keep `listen` on loopback
+    # (the default) or behind something that authenticates when it is on.
+    control: bool = False
 
     @field_validator("listen")
     @classmethod

@@ -62,6 +62,7 @@ class Supervisor:
         self._gate = ConcurrencyGate(concurrency_limit)
         self._functions: dict[str, tuple[FunctionConfig, Invoker, Runtime]] = {}
         self.running: dict[str, _Running] = {}
+        self.disabled: set[str] = set()  # display names disabled at runtime (Lambda's Enabled)
         self._group: Any = None
 
     async def prepare(self, config: PollerConfig) -> list[_Running]:
@@ -85,6 +86,7 @@ class Supervisor:
     async def reload(self, old: PollerConfig, new: PollerConfig) -> None:
         """Apply `new`: restart what changed, keep what did not. Sections in FIXED_SECTIONS
         are left as they are (logged: they need a restart)."""
+        self.disabled.clear()  # the file decides again what runs
         fixed = [s for s in FIXED_SECTIONS if getattr(old, s) != getattr(new, s)]
         if fixed:
             log.warning("reload_needs_restart", sections=fixed)
@@ -111,6 +113,27 @@ class Supervisor:
             self._group.start_soon(self._after, previous.get(key), entry)
             started.append(entry.mapping.name)
         log.info("reloaded", kept=kept, stopped=stopped, started=started)
+
+    async def set_enabled(self, config: PollerConfig, name: str, enabled: bool) -> bool:
+        """Disable (stop; a stream keeps its checkpoint) or enable (start again) the mapping
+        named `name`, as UpdateEventSourceMapping's Enabled does. False if no such mapping."""
+        found = [(i, m) for i, m in enumerate(config.mappings) if m.display_name == name]
+        if not found:
+            return False
+        index, mapping = found[0]
+        entry = self.running.get(mapping.mapping_uuid)
+        if not enabled:
+            self.disabled.add(name)
+            if entry is not None:
+                entry.lifecycle.stop()
+            log.info("mapping_disabled", mapping=name, by="control")
+            return True
+        self.disabled.discard(name)
+        if entry is None or entry.lifecycle.stopping.is_set():
+            fresh = await self._build(index, mapping, config)
+            self._group.start_soon(self._after, entry, fresh)
+        log.info("mapping_enabled", mapping=name, by="control")
+        return True
 
     async def _after(self, old: _Running | None, entry: _Running) -> None:
         if old is not None:

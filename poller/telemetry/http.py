@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -38,8 +38,10 @@ def build_app(
     metrics: Metrics,
     readiness: Readiness,
     mappings: Callable[[], list[dict[str, Any]]] | None = None,
+    control: Callable[[str, bool], Awaitable[bool]] | None = None,
 ) -> web.Application:
-    """/metrics, /healthz, /readyz, and /mappings (each mapping's status) when given."""
+    """/metrics, /healthz, /readyz, /mappings (each mapping's status) when given, and with
+    `control` POST /mappings/{name}/enable|disable."""
 
     async def metrics_view(_: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
@@ -58,9 +60,20 @@ def build_app(
         assert mappings is not None
         return web.json_response({"mappings": mappings()})
 
+    async def control_view(request: web.Request) -> web.Response:
+        assert control is not None
+        name, action = request.match_info["name"], request.match_info["action"]
+        if action not in ("enable", "disable"):
+            return web.json_response({"error": f"unknown action {action!r}"}, status=404)
+        if not await control(name, action == "enable"):
+            return web.json_response({"error": f"no mapping named {name!r}"}, status=404)
+        return web.json_response({"mapping": name, "enabled": action == "enable"})
+
     app = web.Application()
     if mappings is not None:
         app.router.add_get("/mappings", mappings_view)
+    if control is not None:
+        app.router.add_post("/mappings/{name}/{action}", control_view)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

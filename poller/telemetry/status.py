@@ -45,7 +45,7 @@ class StatusBoard:
 
 
 def mapping_status(
-    mapping: MappingConfig, metrics: Metrics, board: StatusBoard, ready: bool
+    mapping: MappingConfig, metrics: Metrics, board: StatusBoard, ready: bool, enabled: bool
 ) -> dict[str, Any]:
     """One mapping's entry, keys named as the Lambda API names them where it has them."""
     name = mapping.display_name
@@ -60,7 +60,7 @@ def mapping_status(
         "UUID": mapping.mapping_uuid,
         "FunctionName": mapping.function,
         "EventSourceArn": mapping.event_source_arn,
-        "State": "Enabled" if mapping.enabled else "Disabled",
+        "State": "Enabled" if enabled else "Disabled",
         "LastProcessingResult": notes.result,
         "Ready": ready,
         "InFlight": sample("poller_concurrent_executions"),
@@ -78,9 +78,16 @@ def mapping_status(
 
 
 def all_status(
-    config: PollerConfig, metrics: Metrics, board: StatusBoard, waiting: list[str]
+    config: PollerConfig,
+    metrics: Metrics,
+    board: StatusBoard,
+    waiting: list[str],
+    disabled: set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    return [
-        mapping_status(m, metrics, board, m.enabled and m.display_name not in waiting)
-        for m in config.mappings
-    ]
+    """Every mapping of `config`; `disabled` names those disabled at runtime."""
+    out = []
+    for m in config.mappings:
+        enabled = m.enabled and m.display_name not in disabled
+        ready = enabled and m.display_name not in waiting
+        out.append(mapping_status(m, metrics, board, ready, enabled))
+    return out
