@@ -77,7 +77,13 @@ class Daemon:
         """Start everything; returns after shutdown. Raises StartupError for faults at start."""
         async with AsyncExitStack() as stack:
             aws = await self._connect(stack)
-            runtime = Runtime(aws, self.metrics, self.readiness, self.lifecycle)
+            runtime = Runtime(
+                aws,
+                self.metrics,
+                self.readiness,
+                self.lifecycle,
+                log_records=self.config.logging.log_records,
+            )
             store = await self._open_store(stack)
             self.supervisor = Supervisor(
                 self.base_dir, runtime, store, stack, self.config.concurrency_limit

@@ -21,3 +21,4 @@ class Runtime:
     readiness: Readiness
     lifecycle: Lifecycle
     status: StatusBoard = field(default_factory=StatusBoard)
+    log_records: bool = False  # logging.log_records: batch lines carry their event records

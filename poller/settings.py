@@ -112,6 +112,9 @@ class LoggingConfig(BaseModel):
     model_config = STRICT
     level: LogLevel = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    # Include each batch's event records in its batch_invoked / batch_failed line. Off by
+    # default: records are the users' data.
+    log_records: bool = False
 
 
 class FunctionConfig(BaseModel):

@@ -270,6 +270,7 @@ class SqsMapping:
             verdict=outcome.verdict.value,
             reason=outcome.reason,
             duration_ms=round(result.duration * 1000, 1),
+            **({"records": batch.event()["Records"]} if self._rt.log_records else {}),
         )
         if outcome.verdict is not Verdict.FAILURE and done:
             succeeded = set(done)

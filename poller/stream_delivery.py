@@ -192,6 +192,7 @@ class Delivery:
             verdict=outcome.verdict.value,
             reason=outcome.reason,
             duration_ms=round(result.duration * 1000, 1),
+            **({"records": event["Records"]} if self.ctx.runtime.log_records else {}),
         )
         return outcome, result.error is not None, request_id
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import Literal
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import structlog
 
@@ -14,6 +16,26 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+# Keys whose values are secrets wherever they appear, and AWS secret-looking strings in text.
+_SECRET_KEYS = re.compile(r"secret|password|passwd|token|credential|authorization|signature", re.I)
+_SECRET_TEXT = re.compile(
+    r"(?i)(aws_secret_access_key|secretaccesskey|x-amz-security-token|signature)"
+    r"([\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"
+)
+REDACTED = "[redacted]"
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: credentials never reach the logs, whatever an error message or
+    a handler's log call carries."""
+    for key, value in list(event.items()):
+        if _SECRET_KEYS.search(key) and key != "event":
+            event[key] = REDACTED
+        elif isinstance(value, str):
+            event[key] = _SECRET_TEXT.sub(rf"\1\2{REDACTED}", value)
+    return event
 
 
 def configure(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
@@ -29,6 +51,7 @@ def configure(level: str = "info", fmt: Literal["auto", "json", "console"] = "au
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
