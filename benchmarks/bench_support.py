@@ -229,7 +229,7 @@ def prepare_process(log_level: str) -> None:
 
 def sample(metrics: Metrics, name: str, labels: dict[str, str]) -> float:
     """The value of sample `name` with exactly these labels in the registry; 0.0 if absent."""
-    return metrics.registry.get_sample_value(name, labels) or 0.0
+    return metrics.value(name, **labels)
 
 
 def api_calls(metrics: Metrics, service: str) -> dict[str, int]:

@@ -115,8 +115,7 @@ class Probe:
 
     def counter(self, name: str, labels: dict[str, str]) -> int:
         """The current value of counter `name` (without `_total`) for a mapping; 0 if unset."""
-        value = self._metrics.registry.get_sample_value(f"{name}_total", labels)
-        return int(value or 0)
+        return int(self._metrics.value(f"{name}_total", **labels))
 
     def largest_iterator_age(self, labels: dict[str, str]) -> float:
         """The largest poller_iterator_age_seconds over a mapping's shards; 0 before any."""
@@ -130,7 +129,7 @@ class Probe:
 
     def stream(self, labels: dict[str, str], sent: int) -> StreamFigures:
         """A stream mapping's figures now, with the sender's `sent`."""
-        shards = self._metrics.registry.get_sample_value("poller_shards_owned", labels)
+        shards = self._metrics.value("poller_shards_owned", **labels)
         return StreamFigures(
             sent=sent,
             delivered=self.counter("poller_invoked_events", labels)

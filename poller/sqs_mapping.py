@@ -60,7 +60,7 @@ class SqsMapping:
         self._invoker = invoker
         self._rt = runtime
         self._arn = Arn.parse(config.event_source_arn)
-        self._labels = (self.name, config.function)
+        self._labels = (self.name, config.function, "sqs")
         self._policy = scaling.ScalingPolicy.for_mapping(
             config.scaling_config.maximum_concurrency, config.report_batch_item_failures
         )

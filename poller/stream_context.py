@@ -38,8 +38,9 @@ class StreamContext:
     )
 
     @property
-    def labels(self) -> tuple[str, str]:
-        return (self.name, self.config.function)
+    def labels(self) -> tuple[str, str, str]:
+        """mapping, function, source (kinesis | dynamodb)."""
+        return (self.name, self.config.function, self.config.arn.service)
 
     @property
     def policy(self) -> StreamPolicy:
@@ -70,7 +71,11 @@ class StreamContext:
 
 
 def source_error_recorder(
-    runtime: Runtime, labels: tuple[str, str], log: Any, operation: str, unready: bool = False
+    runtime: Runtime,
+    labels: tuple[str, ...],
+    log: Any,
+    operation: str,
+    unready: bool = False,
 ) -> Callable[[BaseException, float], None]:
     """A retry callback that logs `source_error`, counts it, and optionally marks unready."""
 

@@ -53,6 +53,7 @@ class StreamMapping:
         self._arn = Arn.parse(config.event_source_arn)
         self._log = bound_log(self.name, config.function)
         self._readers: dict[str, ShardReader] = {}
+        self._labels = (self.name, config.function, self._arn.service)
         self._changed = anyio.Event()
 
     @property
@@ -63,7 +64,7 @@ class StreamMapping:
         return f"arn:{self._arn.partition}:iam::{self._arn.account}:role/{self.config.function}"
 
     async def run(self) -> None:
-        labels = (self.name, self.config.function)
+        labels = self._labels
         self._rt.metrics.register_mapping(*labels)
         self._rt.readiness.expect(self.name)
         async with AsyncExitStack() as stack:
@@ -159,9 +160,8 @@ class StreamMapping:
             await reader.run()
         finally:
             self._readers.pop(reader.shard.shard_id, None)
-            self._rt.metrics.forget_shard(self.name, self.config.function, reader.shard.shard_id)
+            self._rt.metrics.forget_shard(self._labels, reader.shard.shard_id)
             self._changed.set()  # a finished parent may release its children
 
     def _on_error(self, operation: str) -> Callable[[BaseException, float], None]:
-        labels = (self.name, self.config.function)
-        return source_error_recorder(self._rt, labels, self._log, operation, unready=True)
+        return source_error_recorder(self._rt, self._labels, self._log, operation, unready=True)

@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from poller import __version__
 
-_ML = ("mapping", "function")
+# source: sqs | kinesis | dynamodb (the ARN's service), a bounded label like the others.
+_ML = ("mapping", "function", "source")
 _MLS = (*_ML, "shard")  # shards per mapping are few: a bounded label
 # Handler durations from 1 ms to 15 minutes (Lambda's longest timeout).
 _DURATION_BUCKETS = (
@@ -169,7 +170,7 @@ class Metrics:
         self.build_info = Gauge("poller_build_info", "Build information", ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
 
-    def register_mapping(self, mapping: str, function: str) -> None:
+    def register_mapping(self, mapping: str, function: str, source: str) -> None:
         """Create a mapping's series at zero so dashboards see them before the first event."""
         for metric in (
             self.invocations,
@@ -187,12 +188,21 @@ class Metrics:
             self.destination_delivery_failures,
             self.bisections,
         ):
-            metric.labels(mapping, function).inc(0)
-        self.concurrent_executions.labels(mapping, function).set(0)
-        self.pollers.labels(mapping, function).set(0)
+            metric.labels(mapping, function, source).inc(0)
+        self.concurrent_executions.labels(mapping, function, source).set(0)
+        self.pollers.labels(mapping, function, source).set(0)
 
-    def forget_shard(self, mapping: str, function: str, shard: str) -> None:
+    def forget_shard(self, labels: tuple[str, ...], shard: str) -> None:
         """Drop a shard's series once its reader stops (closed shards must not linger)."""
         for gauge in (self.iterator_age, self.shard_lag):
             with contextlib.suppress(KeyError):
-                gauge.remove(mapping, function, shard)
+                gauge.remove(*labels, shard)
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of `name`'s samples whose labels include `labels` (0 when none)."""
+        total = 0.0
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name == name and labels.items() <= sample.labels.items():
+                    total += sample.value
+        return total

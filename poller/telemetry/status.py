@@ -52,7 +52,7 @@ def mapping_status(
     labels = {"mapping": name, "function": mapping.function}
 
     def sample(series: str) -> int:
-        return int(metrics.registry.get_sample_value(series, labels) or 0)
+        return int(metrics.value(series, **labels))
 
     notes = board.notes(name)
     entry: dict[str, Any] = {

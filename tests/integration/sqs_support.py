@@ -161,8 +161,7 @@ async def running(config_text: str) -> AsyncIterator[Daemon]:
 
 
 def metric(daemon: Daemon, name: str, **labels: str) -> float:
-    value = daemon.metrics.registry.get_sample_value(name, labels or None)
-    return value or 0.0
+    return daemon.metrics.value(name, **labels)
 
 
 async def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.1) -> None:

@@ -173,14 +173,15 @@ def test_probe_reads_a_stream_mappings_figures() -> None:
     metrics = Metrics()
     labels = labels_of(mapping_of(config, "clicks"))
     mapping, function = labels["mapping"], labels["function"]
-    metrics.register_mapping(mapping, function)
-    metrics.invoked_events.labels(mapping, function).inc(30)
-    metrics.failed_invoke_events.labels(mapping, function).inc(5)  # retried: not delivered yet
-    metrics.shards_owned.labels(mapping, function).set(2)
-    metrics.iterator_age.labels(mapping, function, "shardId-0").set(0.4)
-    metrics.iterator_age.labels(mapping, function, "shardId-1").set(1.5)
-    metrics.iterator_age.labels("other", function, "shardId-0").set(9.0)
-    metrics.checkpoints.labels(mapping, function).inc(3)
+    own = (mapping, function, "kinesis")
+    metrics.register_mapping(*own)
+    metrics.invoked_events.labels(*own).inc(30)
+    metrics.failed_invoke_events.labels(*own).inc(5)  # retried: not delivered yet
+    metrics.shards_owned.labels(*own).set(2)
+    metrics.iterator_age.labels(*own, "shardId-0").set(0.4)
+    metrics.iterator_age.labels(*own, "shardId-1").set(1.5)
+    metrics.iterator_age.labels("other", function, "kinesis", "shardId-0").set(9.0)
+    metrics.checkpoints.labels(*own).inc(3)
     probe = Probe(metrics, config, client=None, dlq_url="")
     assert probe.stream(labels, sent=40) == StreamFigures(40, 25, 2, 1.5, 3)
 

@@ -339,12 +339,12 @@ def exported_series() -> dict[str, frozenset[str]]:
     counters as `<name>_total` (and `_created`), histograms as `_bucket` / `_sum` / `_count`,
     gauges as named. Series without labels-at-start are created here with dummy labels."""
     metrics = Metrics()
-    metrics.register_mapping("m", "f")
-    metrics.duration.labels("m", "f").observe(0.1)
-    metrics.iterator_age.labels("m", "f", "shardId-000000000000").set(1)
-    metrics.shard_lag.labels("m", "f", "shardId-000000000000").set(1)
-    metrics.shards_owned.labels("m", "f").set(1)
-    metrics.source_errors.labels("m", "f", "ReceiveMessage", "ThrottlingException").inc()
+    metrics.register_mapping("m", "f", "sqs")
+    metrics.duration.labels("m", "f", "sqs").observe(0.1)
+    metrics.iterator_age.labels("m", "f", "kinesis", "shardId-000000000000").set(1)
+    metrics.shard_lag.labels("m", "f", "kinesis", "shardId-000000000000").set(1)
+    metrics.shards_owned.labels("m", "f", "kinesis").set(1)
+    metrics.source_errors.labels("m", "f", "sqs", "ReceiveMessage", "ThrottlingException").inc()
     metrics.aws_api_calls.labels("sqs", "ReceiveMessage").inc()
     series: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
@@ -410,7 +410,7 @@ def test_exported_series_match_the_readme_suffixes() -> None:
     assert "poller_invocations_total" in series
     assert {"poller_duration_seconds_bucket", "poller_duration_seconds_sum"} <= set(series)
     assert "le" in series["poller_duration_seconds_bucket"]
-    assert series["poller_iterator_age_seconds"] == {"mapping", "function", "shard"}
+    assert series["poller_iterator_age_seconds"] == {"mapping", "function", "source", "shard"}
     assert series["poller_aws_api_calls_total"] == {"service", "operation"}
 
 

@@ -146,9 +146,9 @@ async def test_throughput_errors_back_off_and_lose_nothing(tmp_path: Path) -> No
     h = Harness(stream, tmp_path / "s.db")
     await h.run_until(lambda: len(h.invoker.data()) >= 8)
     assert h.invoker.data() == [f"r{n}" for n in range(8)]
-    errors = h.metrics.registry.get_sample_value(
+    errors = h.metrics.value(
         "poller_source_errors_total",
-        {
+        **{
             "mapping": h.config.display_name,
             "function": "fn",
             "operation": "GetRecords",
@@ -283,5 +283,5 @@ async def test_invocations_that_never_reach_the_handler_use_no_retries(tmp_path:
     h.invoker.invoke = flaky  # type: ignore[method-assign]
     await h.run_until(lambda: h.invoker.data() == ["r0"])
     labels = {"mapping": h.config.display_name, "function": "fn"}
-    assert h.metrics.registry.get_sample_value("poller_throttles_total", labels) == 1
-    assert h.metrics.registry.get_sample_value("poller_dropped_events_total", labels) == 0
+    assert h.metrics.value("poller_throttles_total", **labels) == 1
+    assert h.metrics.value("poller_dropped_events_total", **labels) == 0
