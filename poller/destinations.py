@@ -9,6 +9,7 @@ raises DeliveryFailed: the caller then drops the batch as Lambda does, counting 
 
 from __future__ import annotations
 
+import abc
 import json
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
@@ -21,7 +22,11 @@ DELIVERY_SECONDS = 120.0
 
 
 class DeliveryFailed(Exception):
-    """The destination did not take the record (the cause is chained)."""
+    """The destination did not take `record` (the cause is chained)."""
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 class Destination(Protocol):
@@ -32,7 +37,9 @@ class Destination(Protocol):
         ...
 
 
-class _Base:
+class _Base(abc.ABC):
+    """Delivery with retries; subclasses only put one record."""
+
     def __init__(self, arn: str, client: Any, mapping_uuid: str, on_retry: Any) -> None:
         self.arn = arn
         self._arn = Arn.parse(arn)
@@ -47,11 +54,12 @@ class _Base:
                 with attempt:
                     await self._put(record, discard, now)
         except Exception as exc:
-            raise DeliveryFailed(str(exc)) from exc
+            raise DeliveryFailed(str(exc), record) from exc
         return record
 
+    @abc.abstractmethod
     async def _put(self, record: dict[str, Any], discard: Discard, now: float) -> None:
-        raise NotImplementedError
+        """One attempt to hand `record` to the destination."""
 
 
 class SqsDestination(_Base):

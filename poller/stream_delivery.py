@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from poller.destinations import DeliveryFailed
-from poller.events.failure import Discard, failure_record
+from poller.events.failure import Discard
 from poller.failures import RECORD_AGE_EXCEEDED, Attempt, Kind, after_invoke, split_expired
 from poller.invokers import InvokeError, Throttled
 from poller.model import Outcome, StreamRecord, Verdict
@@ -29,10 +29,12 @@ from poller.windows import read_state, window_event, without_state
 MAX_RETRY_WAIT = 30.0
 
 Finish = Callable[[Sequence[StreamRecord]], Awaitable[None]]
+# One invocation's reading: outcome, function error?, request id, tumbling-window state.
+Invoked = tuple[Outcome, bool, str, dict[str, Any] | None]
 
 
 class Delivery:
-    """Invokes a shard's batches; one instance per shard, shared by its lanes."""
+    """Invokes one lane's batches, one at a time (each lane of a shard has its own)."""
 
     def __init__(self, ctx: StreamContext, shard_id: str, finish: Finish, log: Any) -> None:
         self.ctx = ctx
@@ -42,7 +44,6 @@ class Delivery:
         self._gauge_labels = (*ctx.labels, shard_id)
         # With TumblingWindowInSeconds: the lane's open window, its state and held records.
         self.tumbling: Tumbling | None = None
-        self._returned_state: dict[str, Any] | None = None
 
     async def deliver(self, records: Sequence[StreamRecord]) -> bool:
         batch_id = str(uuid.uuid4())
@@ -71,17 +72,17 @@ class Delivery:
     async def _settle(
         self,
         attempt: Attempt,
-        invoked: tuple[Outcome, bool, str],
+        invoked: Invoked,
         pending: list[Attempt],
         batch_id: str,
     ) -> bool:
         """Apply the policy's decision after one invocation; False if shutdown interrupted."""
-        outcome, function_error, request_id = invoked
+        outcome, function_error, request_id, state = invoked
         decision = after_invoke(attempt, outcome, self.ctx.policy, function_error)
         if decision.finished and self.tumbling is not None:
             # Handled, but checkpointed only once the window's final invocation succeeds.
-            assert self._returned_state is not None
-            self.tumbling.hold(decision.finished, self._returned_state)
+            assert state is not None
+            self.tumbling.hold(decision.finished, state)
         elif decision.finished:
             await self._finish(decision.finished)
         if decision.kind is Kind.RETRY:
@@ -143,8 +144,9 @@ class Delivery:
 
     async def _invoke(
         self, attempt: Attempt, batch_id: str, final: bool = False, early: bool = False
-    ) -> tuple[Outcome, bool, str] | None:
-        """Invoke once; (outcome, function error?, request id), or None if it never ran."""
+    ) -> Invoked | None:
+        """Invoke once; (outcome, function error?, request id, the window state returned), or
+        None if it never reached the function."""
         records = attempt.records
         m = self.ctx.runtime.metrics
         labels = self.ctx.labels
@@ -166,9 +168,10 @@ class Delivery:
                 m.concurrent_executions.labels(*labels).dec()
         ids = [r.sequence_number for r in records]
         outcome = interpret(result, self.ctx.config.report_batch_item_failures, ids)
+        state = None
         if self.tumbling is not None:
-            self._returned_state = read_state(result.payload) if result.error is None else None
-            if self._returned_state is None:
+            state = read_state(result.payload) if result.error is None else None
+            if state is None:
                 outcome = without_state(outcome)
         m.invocations.labels(*labels).inc()
         m.invoked_events.labels(*labels).inc(len(records))
@@ -194,7 +197,7 @@ class Delivery:
             duration_ms=round(result.duration * 1000, 1),
             **({"records": event["Records"]} if self.ctx.runtime.log_records else {}),
         )
-        return outcome, result.error is not None, request_id
+        return outcome, result.error is not None, request_id, state
 
     async def _discard(
         self,
@@ -240,7 +243,7 @@ class Delivery:
                         "destination_delivery_failed",
                         destination=ctx.destination.arn,
                         error=str(exc)[:500],
-                        record=failure_record(discard, time.time()),
+                        record=exc.record,
                         **fields,
                     )
                 else:
