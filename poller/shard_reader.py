@@ -39,7 +39,6 @@ READ_BUFFER = 10_000
 
 @dataclass(eq=False)
 class _Lane:
-    index: int
     buffer: deque[StreamRecord] = field(default_factory=deque)
     changed: anyio.Event = field(default_factory=anyio.Event)
 
@@ -59,7 +58,7 @@ class ShardReader:
         self._position = position
         self._last_sequence = checkpoint
         self._progress = ShardProgress(checkpoint)
-        self._lanes = [_Lane(i) for i in range(ctx.config.parallelization_factor)]
+        self._lanes = [_Lane() for _ in range(ctx.config.parallelization_factor)]
         self._capacity = max(2 * ctx.config.batch_size * len(self._lanes), READ_BUFFER)
         self._room = anyio.Event()
         self._reading = True
@@ -75,17 +74,16 @@ class ShardReader:
     async def run(self) -> bool:
         """Process the shard; True once it is finished and SHARD_END is checkpointed."""
         self._log.info("shard_started", position=self._position.kind, after=self._last_sequence)
-        ended = False
         async with anyio.create_task_group() as lanes:
             for lane in self._lanes:
                 lanes.start_soon(self._lane_loop, lane)
             try:
-                ended = self._ended = await self._read_loop()
+                self._ended = await self._read_loop()
             finally:
                 self._reading = False
                 for lane in self._lanes:
                     lane.changed.set()
-        if ended and self._progress.idle:
+        if self._ended and self._progress.idle:
             await self._save(SHARD_END)
             self._log.info("shard_finished")
             return True

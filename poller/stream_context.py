@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,13 +10,12 @@ from typing import Any
 import anyio
 import structlog
 
-from poller.aws import describe
 from poller.batching import GatherPolicy
 from poller.config import StreamMappingConfig
 from poller.destinations import Destination
 from poller.failures import StreamPolicy
 from poller.invokers import Invoker
-from poller.runtime import Runtime
+from poller.runtime import Runtime, source_error_recorder
 from poller.sources.streams import ShardSource
 from poller.state.base import CheckpointStore
 
@@ -42,7 +42,7 @@ class StreamContext:
         """mapping, function, source (kinesis | dynamodb)."""
         return (self.name, self.config.function, self.config.arn.service)
 
-    @property
+    @functools.cached_property
     def policy(self) -> StreamPolicy:
         c = self.config
         return StreamPolicy(
@@ -52,11 +52,12 @@ class StreamContext:
             c.report_batch_item_failures,
         )
 
-    @property
+    @functools.cached_property
     def function_arn(self) -> str:
-        return c_arn(self.config)
+        """The function's ARN in the source's account and region (destination records)."""
+        return self.config.arn.function_arn(self.config.function)
 
-    @property
+    @functools.cached_property
     def gather(self) -> GatherPolicy:
         return GatherPolicy(self.config.batch_size, self.config.maximum_batching_window_in_seconds)
 
@@ -68,31 +69,6 @@ class StreamContext:
 
     def on_source_error(self, operation: str) -> Callable[[BaseException, float], None]:
         return source_error_recorder(self.runtime, self.labels, self.log, operation)
-
-
-def source_error_recorder(
-    runtime: Runtime,
-    labels: tuple[str, ...],
-    log: Any,
-    operation: str,
-    unready: bool = False,
-) -> Callable[[BaseException, float], None]:
-    """A retry callback that logs `source_error`, counts it, and optionally marks unready."""
-
-    def record(exc: BaseException, wait: float) -> None:
-        if unready:
-            runtime.readiness.set(labels[0], False)
-        fields = describe(exc)
-        runtime.status.error(labels[0], f"{operation}: {fields['error_code']}: {fields['error']}")
-        runtime.metrics.source_errors.labels(*labels, operation, fields["error_code"]).inc()
-        log.warning("source_error", operation=operation, retry_in=round(wait, 2), **fields)
-
-    return record
-
-
-def c_arn(config: StreamMappingConfig) -> str:
-    """The function's ARN in the source's account and region (destination records name it)."""
-    return config.arn.function_arn(config.function)
 
 
 def bound_log(name: str, function: str) -> Any:
