@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from poller.aws import Aws
+from poller.aws import Aws, describe
 from poller.lifecycle import Lifecycle
 from poller.telemetry.http import Readiness
 from poller.telemetry.metrics import Metrics
@@ -22,3 +24,23 @@ class Runtime:
     lifecycle: Lifecycle
     status: StatusBoard = field(default_factory=StatusBoard)
     log_records: bool = False  # logging.log_records: batch lines carry their event records
+
+
+def source_error_recorder(
+    runtime: Runtime,
+    labels: tuple[str, ...],
+    log: Any,
+    operation: str,
+    unready: bool = False,
+) -> Callable[[BaseException, float], None]:
+    """A retry callback that logs `source_error`, counts it, and optionally marks unready."""
+
+    def record(exc: BaseException, wait: float) -> None:
+        if unready:
+            runtime.readiness.set(labels[0], False)
+        fields = describe(exc)
+        runtime.status.error(labels[0], f"{operation}: {fields['error_code']}: {fields['error']}")
+        runtime.metrics.source_errors.labels(*labels, operation, fields["error_code"]).inc()
+        log.warning("source_error", operation=operation, retry_in=round(wait, 2), **fields)
+
+    return record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -30,7 +30,7 @@ from poller.mapping_filters import criteria_of
 from poller.model import Batch, SqsMessage, Verdict
 from poller.responses import interpret, settled
 from poller.rules import visibility_timeout_issue
-from poller.runtime import SETTLE_TIMEOUT, Runtime
+from poller.runtime import SETTLE_TIMEOUT, Runtime, source_error_recorder
 from poller.sources.sqs import SqsQueue
 
 log = structlog.get_logger("poller.sqs")
@@ -123,21 +123,8 @@ class SqsMapping:
         self._rt.readiness.set(self.name, True)
         return SqsQueue(client, self._arn, info)
 
-    def _on_source_error(self, operation: str) -> Any:
-        def record(exc: BaseException, wait: float) -> None:
-            self._rt.readiness.set(self.name, False)
-            fields = describe(exc)
-            self._rt.status.error(
-                self.name, f"{operation}: {fields['error_code']}: {fields['error']}"
-            )
-            self._rt.metrics.source_errors.labels(
-                *self._labels, operation, fields["error_code"]
-            ).inc()
-            self._log.warning(
-                "source_error", operation=operation, retry_in=round(wait, 2), **fields
-            )
-
-        return record
+    def _on_source_error(self, operation: str) -> Callable[[BaseException, float], None]:
+        return source_error_recorder(self._rt, self._labels, self._log, operation, unready=True)
 
     def _set_target(self, state: scaling.ScaleState) -> None:
         if state.target != self._scale.target:

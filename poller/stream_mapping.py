@@ -21,14 +21,14 @@ from poller.destinations import open_destination
 from poller.errors import StartupError
 from poller.invokers import Invoker
 from poller.mapping_filters import stream_filter
-from poller.runtime import Runtime
+from poller.runtime import Runtime, source_error_recorder
 from poller.shard_reader import ShardReader
 from poller.shards import ShardInfo, start_position, startable
 from poller.sources.dynamodb import DynamoDbStream
 from poller.sources.kinesis import KinesisStream
 from poller.sources.streams import ShardSource
 from poller.state.base import CheckpointStore
-from poller.stream_context import StreamContext, bound_log, source_error_recorder
+from poller.stream_context import StreamContext, bound_log
 
 
 class StreamMapping:
