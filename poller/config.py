@@ -17,11 +17,13 @@ from poller.config_types import LAMBDA_API, STRICT, Int
 from poller.settings import (
     AwsConfig,
     DeadLetterSpec,
+    DynamoDbState,
     EmbeddedConfig,
     FunctionConfig,
     HttpConfig,
     LoggingConfig,
     QueueSpec,
+    SqliteState,
     StateConfig,
     StreamSpec,
     TableSpec,
@@ -31,6 +33,7 @@ __all__ = [
     "AwsConfig",
     "DeadLetterSpec",
     "DestinationConfig",
+    "DynamoDbState",
     "EmbeddedConfig",
     "FilterConfig",
     "FilterCriteriaConfig",
@@ -42,6 +45,7 @@ __all__ = [
     "PollerConfig",
     "QueueSpec",
     "ScalingConfig",
+    "SqliteState",
     "SqsMappingConfig",
     "StateConfig",
     "StreamMappingConfig",
@@ -201,5 +205,5 @@ class PollerConfig(BaseModel):
     # Invocations at once across all functions (Lambda's account concurrency, 1000 by
     # default); one over it is a throttle.
     concurrency_limit: Annotated[Int, Field(ge=1, le=100000)] = 1000
-    state: StateConfig = StateConfig()
+    state: StateConfig = SqliteState()
     mappings: list[MappingConfig] = []

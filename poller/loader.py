@@ -22,6 +22,8 @@ _ALIASES = {"function": "FunctionName", "FunctionName": "function"}
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 # Tags of the mapping-kind union (config.MappingConfig) that pydantic puts in error locations.
 _UNION_TAGS = frozenset({"sqs", "stream"})
+# Tags of the state-backend union (settings.StateConfig).
+_STATE_TAGS = frozenset({"sqlite", "dynamodb"})
 _AWS_CONSTRAINT = {
     "greater_than_equal": "greater than or equal to {ge}",
     "less_than_equal": "less than or equal to {le}",
@@ -90,8 +92,11 @@ def _join(path: str, key: object) -> str:
 
 
 def _format_error(error: Any, data: Any) -> str:
-    path = _user_path(error["loc"], data)
     kind = error["type"]
+    loc = error["loc"]
+    if kind == "state_backend":  # settings.StateConfig's discriminator: name the field
+        loc = (*loc, "backend")
+    path = _user_path(loc, data)
     ctx = error.get("ctx") or {}
     if kind in _AWS_CONSTRAINT:
         bound = _AWS_CONSTRAINT[kind].format(**ctx)
@@ -126,6 +131,8 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> str:
         key = str(part)
         if key in _UNION_TAGS and position >= 2 and loc[position - 2] == "mappings":
             continue  # the mapping kind pydantic chose, not a key the user wrote
+        if key in _STATE_TAGS and position == 1 and loc[0] == "state":
+            continue  # likewise the state backend
         if isinstance(node, dict):
             for candidate in (key, to_snake(key), to_pascal(key), _ALIASES.get(key, key)):
                 if candidate in node:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
 from poller.config_types import STRICT, Int
 
@@ -176,9 +176,41 @@ class FunctionConfig(BaseModel):
         return module, attr
 
 
-class StateConfig(BaseModel):
-    """Where stream checkpoints live: one SQLite file (relative paths: to the config file)."""
+class SqliteState(BaseModel):
+    """Stream checkpoints in one SQLite file (relative paths: to the config file). One process."""
 
     model_config = STRICT
     backend: Literal["sqlite"] = "sqlite"
     path: str = ".poller/state.db"
+
+
+class DynamoDbState(BaseModel):
+    """Shard leases and checkpoints in a DynamoDB lease table shared by every replica.
+
+    The table is keyed by `leaseKey` (created on demand billing if missing). A lease whose
+    counter has not changed for `failover_seconds` is taken over by another replica; owners
+    renew every third of it. `worker_id` names this replica in `leaseOwner` (default: host
+    name, process id and a random suffix, new on every start).
+    """
+
+    model_config = STRICT
+    backend: Literal["dynamodb"]
+    table: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]
+    failover_seconds: Annotated[float, Field(ge=1, le=600)] = 10.0
+    worker_id: Annotated[str | None, Field(min_length=1, max_length=256)] = None
+
+
+def _state_kind(value: object) -> str:
+    backend = value.get("backend") if isinstance(value, dict) else getattr(value, "backend", None)
+    return backend if isinstance(backend, str) else "sqlite"
+
+
+# Which backend: `backend` picks the model; sqlite when it is not given.
+StateConfig = Annotated[
+    Annotated[SqliteState, Tag("sqlite")] | Annotated[DynamoDbState, Tag("dynamodb")],
+    Discriminator(
+        _state_kind,
+        custom_error_type="state_backend",
+        custom_error_message="must be sqlite or dynamodb",
+    ),
+]

@@ -12,9 +12,11 @@ import pytest
 from poller import rules
 from poller.arns import Arn
 from poller.config import (
+    DynamoDbState,
     FunctionConfig,
     HttpConfig,
     PollerConfig,
+    SqliteState,
     SqsMappingConfig,
     StreamMappingConfig,
 )
@@ -1351,18 +1353,21 @@ def test_stream_batch_over_10_needs_no_window(arn: str, batch_size: int) -> None
 
 def test_state_defaults() -> None:
     state = parse_config("functions: {fn: {handler: 'a:b'}}", {}).state
+    assert isinstance(state, SqliteState)
     assert (state.backend, state.path) == ("sqlite", ".poller/state.db")
 
 
 def test_state_path_is_configurable() -> None:
     text = "functions: {fn: {handler: 'a:b'}}\nstate: {backend: sqlite, path: /var/lib/p.db}\n"
-    assert parse_config(text, {}).state.path == "/var/lib/p.db"
+    state = parse_config(text, {}).state
+    assert isinstance(state, SqliteState)
+    assert state.path == "/var/lib/p.db"
 
 
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        pytest.param("{backend: redis}", ["state.backend: Input should be 'sqlite'"],
+        pytest.param("{backend: redis}", ["state.backend: must be sqlite or dynamodb"],
                      id="unknown-backend"),
         pytest.param("{Backend: sqlite}", ["state.Backend: unknown field"], id="unknown-field"),
     ],
@@ -1642,3 +1647,49 @@ def test_s3_destination_arn_has_no_region_or_account() -> None:
     [issue] = issues_of(text)
     assert issue.startswith("mappings[0].DestinationConfig.OnFailure.Destination: ")
     assert "arn:aws:s3:::BUCKET" in issue
+
+
+def test_dynamodb_state() -> None:
+    text = "functions: {fn: {handler: 'a:b'}}\nstate: {backend: dynamodb, table: poller-leases}\n"
+    state = parse_config(text, {}).state
+    assert isinstance(state, DynamoDbState)
+    assert (state.table, state.failover_seconds, state.worker_id) == ("poller-leases", 10.0, None)
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ("{backend: dynamodb}", "state.table: Field required"),
+        ("{backend: dynamodb, table: ab}", "state.table: String should match pattern"),
+        ("{backend: dynamodb, table: 'a b c'}", "state.table: String should match pattern"),
+        (
+            "{backend: dynamodb, table: t1x, failover_seconds: 0.5}",
+            "state.failover_seconds: Value '0.5' failed to satisfy constraint: Member must "
+            "have value greater than or equal to 1",
+        ),
+        (
+            "{backend: dynamodb, table: t1x, failover_seconds: 601}",
+            "state.failover_seconds: Value '601' failed to satisfy constraint",
+        ),
+        ("{backend: dynamodb, table: t1x, worker_id: ''}", "state.worker_id: String should"),
+        ("{backend: dynamodb, table: t1x, path: x.db}", "state.path: unknown field"),
+        ("{backend: sqlite, table: t1x}", "state.table: unknown field"),
+        ("{backend: redis}", "state.backend: must be sqlite or dynamodb"),
+    ],
+    ids=[
+        "table-missing",
+        "table-short",
+        "table-space",
+        "failover-low",
+        "failover-high",
+        "worker-empty",
+        "path-on-dynamodb",
+        "table-on-sqlite",
+        "unknown-backend",
+    ],
+)
+def test_bad_state(state: str, message: str) -> None:
+    text = f"functions: {{fn: {{handler: 'a:b'}}}}\nstate: {state}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, {})
+    assert any(issue.startswith(message) for issue in caught.value.issues), caught.value.issues
