@@ -72,20 +72,28 @@ def startable(
     checkpoints: Mapping[str, str],
     starting_position: str,
     running: Iterable[str] = (),
+    active: Iterable[str] = (),
 ) -> list[str]:
     """The shards to start now, in listing order: not finished, not running, parents done.
 
-    A parent the listing no longer shows (trimmed past the stream's retention) counts as done:
-    its records are gone and waiting for it would stall its children forever.
+    A parent is done when it is finished and nobody is reading it: not in `running` (read
+    here) nor in `active` (read elsewhere: another replica holds its lease). A parent the
+    listing no longer shows (trimmed past the stream's retention) counts as done: its records
+    are gone and waiting for it would stall its children forever.
     """
     listed = {shard.shard_id: shard for shard in shards}
     busy = set(running)
+    reading = busy | set(active)
     out = []
     for shard in listed.values():
         if shard.shard_id in busy or is_finished(shard, checkpoints, starting_position):
             continue
         if all(
-            parent not in listed or is_finished(listed[parent], checkpoints, starting_position)
+            parent not in listed
+            or (
+                parent not in reading
+                and is_finished(listed[parent], checkpoints, starting_position)
+            )
             for parent in shard.parents
         ):
             out.append(shard.shard_id)

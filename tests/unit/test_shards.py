@@ -212,6 +212,99 @@ def test_startable(
     assert startable(shards, checkpoints, position, running) == expected
 
 
+@pytest.mark.parametrize(
+    ("shards", "checkpoints", "position", "running", "active", "expected"),
+    [
+        # A closed, never-read parent counts as finished under LATEST, but while it is read
+        # here (`running`) or elsewhere (`active`: another replica holds its lease) its
+        # children wait; once it is in neither they start.
+        pytest.param(
+            [closed("p"), opened("a", "p")], {}, "LATEST", [], [], ["a"],
+            id="latest-parent-in-neither-releases-child",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {}, "LATEST", ["p"], [], [],
+            id="latest-parent-running-holds-child",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {}, "LATEST", [], ["p"], [],
+            id="latest-parent-active-holds-child",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {}, "LATEST", ["p"], ["p"], [],
+            id="latest-parent-running-and-active",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p"), opened("b", "p")], {}, "LATEST", [], ["p"], [],
+            id="latest-split-both-children-wait",
+        ),
+        pytest.param(
+            LINEAGE, {}, "LATEST", [], ["B"], [], id="latest-lineage-active-parent-holds-merge",
+        ),
+        # SHARD_END in `active`: the other replica is still finishing it (settling, releasing).
+        pytest.param(
+            [closed("p"), opened("a", "p")], {"p": END}, "TRIM_HORIZON", [], ["p"], [],
+            id="shard-end-parent-active-holds-child",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {"p": END}, "LATEST", [], ["p"], [],
+            id="shard-end-parent-active-holds-child-latest",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {"p": END}, "TRIM_HORIZON", ["p"], [], [],
+            id="shard-end-parent-running-holds-child",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {"p": END}, "TRIM_HORIZON", [], [], ["a"],
+            id="shard-end-parent-in-neither-releases-child",
+        ),
+        pytest.param(
+            [closed("p1"), closed("p2"), opened("c", "p1", "p2")], {"p1": END, "p2": END},
+            "TRIM_HORIZON", [], ["p2"], [], id="merge-one-parent-active",
+        ),
+        # `active` only holds back children: a shard another replica reads is still listed
+        # (whether to take its lease is the balancer's call), unlike a running one.
+        pytest.param(
+            [opened("s0"), opened("s1")], {}, "TRIM_HORIZON", [], ["s0"], ["s0", "s1"],
+            id="active-shard-itself-still-startable",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p")], {"p": "50"}, "TRIM_HORIZON", [], ["p"], ["p"],
+            id="active-partly-read-parent-listed-child-waits",
+        ),
+        # Unknown ids change nothing; a parent trimmed from the listing is done even if active.
+        pytest.param(
+            [opened("s0")], {}, "TRIM_HORIZON", [], ["not-listed"], ["s0"],
+            id="active-unlisted-ignored",
+        ),
+        pytest.param(
+            [opened("c", "gone")], {}, "TRIM_HORIZON", [], ["gone"], ["c"],
+            id="active-missing-parent-still-done",
+        ),
+        pytest.param(
+            [closed("p"), opened("a", "p"), opened("x")], {"p": END}, "TRIM_HORIZON", [],
+            ["x"], ["a", "x"], id="active-unrelated-shard-holds-nothing",
+        ),
+    ],
+)  # fmt: skip
+def test_startable_active(
+    shards: list[ShardInfo],
+    checkpoints: dict[str, str],
+    position: str,
+    running: list[str],
+    active: list[str],
+    expected: list[str],
+) -> None:
+    assert startable(shards, checkpoints, position, running, active) == expected
+    assert startable(shards, checkpoints, position, running=running, active=active) == expected
+
+
+def test_startable_active_accepts_any_iterable() -> None:
+    shards = [closed("p"), opened("a", "p")]
+    assert startable(shards, {}, "LATEST", active=iter(["p"])) == []
+    assert startable(shards, {}, "LATEST", active=iter(())) == ["a"]
+
+
 def test_startable_running_defaults_to_none() -> None:
     assert startable([opened("s0")], {}, "LATEST") == ["s0"]
 
