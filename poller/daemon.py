@@ -16,9 +16,12 @@ from pathlib import Path
 import anyio
 import structlog
 from anyio.abc import TaskStatus
+from botocore.exceptions import ClientError
 
-from poller.aws import Aws
-from poller.config import AwsConfig, PollerConfig, StreamMappingConfig
+from poller.aws import Aws, describe, retrying
+from poller.config import AwsConfig, DynamoDbState, PollerConfig, StreamMappingConfig
+from poller.errors import StartupError, is_retriable
+from poller.leases import Timing
 from poller.lifecycle import Lifecycle
 from poller.local import (
     LOCAL_CREDENTIALS,
@@ -29,6 +32,8 @@ from poller.local import (
 )
 from poller.runtime import Runtime
 from poller.state.base import CheckpointStore
+from poller.state.dynamodb import DynamoDbLeaseStore, default_worker_id
+from poller.state.lease_table import LeaseTable
 from poller.state.sqlite import SqliteCheckpointStore
 from poller.supervisor import Supervisor
 from poller.telemetry.http import Readiness, build_app, serve
@@ -84,7 +89,10 @@ class Daemon:
                 self.lifecycle,
                 log_records=self.config.logging.log_records,
             )
-            store = await self._open_store(stack)
+            store = await self._open_store(stack, aws)
+            if self.lifecycle.stopping.is_set():  # stopped while the lease table was unreachable
+                log.info("daemon_stopped", drained=True)
+                return
             self.supervisor = Supervisor(
                 self.base_dir, runtime, store, stack, self.config.concurrency_limit
             )
@@ -146,16 +154,19 @@ class Daemon:
                 await create_tables(client, embedded.tables)
         return aws
 
-    async def _open_store(self, stack: AsyncExitStack) -> CheckpointStore | None:
+    async def _open_store(self, stack: AsyncExitStack, aws: Aws) -> CheckpointStore | None:
         """The checkpoint store, opened only when a stream mapping needs one.
 
-        With the embedded endpoint the streams are new on every start, so their checkpoints
+        With the embedded endpoint the streams are new on every start, so SQLite checkpoints
         live in a temporary directory removed at exit: an old checkpoint must never skip the
         records of a new stream that happens to have the same name.
         """
         if not any(isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings):
             return None
-        path = Path(self.config.state.path)
+        state = self.config.state
+        if isinstance(state, DynamoDbState):
+            return await self._open_lease_table(stack, aws, state)
+        path = Path(state.path)
         if self.config.embedded.enabled:
             temporary = stack.enter_context(tempfile.TemporaryDirectory(prefix="poller-state-"))
             path = Path(temporary) / "state.db"
@@ -165,6 +176,46 @@ class Daemon:
         stack.push_async_callback(store.close)
         log.info("checkpoints_opened", path=str(path), ephemeral=self.config.embedded.enabled)
         return store
+
+    async def _open_lease_table(
+        self, stack: AsyncExitStack, aws: Aws, state: DynamoDbState
+    ) -> DynamoDbLeaseStore | None:
+        """The shared lease table, created if missing; retried while DynamoDB is unreachable.
+
+        None when shutdown starts before it could be opened.
+        """
+        timing = Timing(state.failover_seconds)
+        # Every lease write is bounded by the time its lease has left; retries are the
+        # coordinator's, so botocore gives up quickly.
+        client = await stack.enter_async_context(
+            aws.client("dynamodb", max_connections=50, read_timeout=max(1.0, timing.renew_interval))
+        )
+        table = LeaseTable(client, state.table)
+
+        def unavailable(exc: BaseException, wait: float) -> None:
+            fields = describe(exc)
+            self.metrics.source_errors.labels(
+                "state", "", "dynamodb", "DescribeTable", fields["error_code"]
+            ).inc()
+            log.warning("lease_table_unavailable", table=state.table, retry_in=wait, **fields)
+
+        with self.lifecycle.intake():
+            async for attempt in retrying(unavailable):
+                with attempt:
+                    try:
+                        created = await table.ensure()
+                    except ClientError as exc:
+                        if is_retriable(exc):
+                            raise
+                        raise StartupError(
+                            f"state.table: cannot use lease table {state.table}: {exc}"
+                        ) from exc
+                    worker = state.worker_id or default_worker_id()
+                    log.info(
+                        "lease_table_opened", table=state.table, created=created, worker=worker
+                    )
+                    return DynamoDbLeaseStore(table, worker, timing)
+        return None
 
     async def set_enabled(self, name: str, enabled: bool) -> bool:
         """Enable or disable one mapping at runtime; False if there is no such mapping."""

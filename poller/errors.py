@@ -42,6 +42,17 @@ def leaves(group: BaseExceptionGroup[StartupError]) -> list[BaseException]:
     return out
 
 
+class LeaseLost(PollerError):
+    """This replica no longer holds a shard's lease: another took it, or it expired here.
+
+    Nothing more of that shard may be invoked or checkpointed by this replica.
+    """
+
+    def __init__(self, shard_id: str) -> None:
+        super().__init__(f"the lease of shard {shard_id} is no longer held by this replica")
+        self.shard_id = shard_id
+
+
 class SourceUnavailable(PollerError):
     """A call to the event source failed in a way that may heal (endpoint down, throttled)."""
 

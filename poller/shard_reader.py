@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from poller.aws import describe, retrying
 from poller.batching import fit, payload_bytes, window_wait
-from poller.errors import error_code
+from poller.errors import LeaseLost, error_code
 from poller.model import StreamRecord
 from poller.progress import ShardProgress, lane_of
 from poller.runtime import SETTLE_TIMEOUT
@@ -267,6 +267,8 @@ class ShardReader:
         with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT) as scope:
             try:
                 await self.ctx.save_checkpoint(self.shard.shard_id, checkpoint)
+            except LeaseLost:  # another replica owns the shard now and resumes from its lease
+                self._log.info("checkpoint_refused", checkpoint=checkpoint, reason="lease_lost")
             except Exception as exc:
                 self._log.error("checkpoint_failed", checkpoint=checkpoint, **describe(exc))
         if scope.cancelled_caught:

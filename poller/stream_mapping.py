@@ -4,15 +4,19 @@ The mapping lists the stream's shards (at start, every `shard_refresh_seconds`, 
 shard finishes), starts a reader for each shard whose parents are finished, and tells running
 readers when their shard closes. Checkpoints come from the CheckpointStore, keyed by the mapping's
 UUID, so a restart resumes right after the last settled batch of every shard.
+
+With the DynamoDB state backend, replicas share the shards: a reader starts only for a shard
+whose lease this replica holds (lease_coordinator.py), is cancelled when the lease is lost, and
+at shutdown the leases are released once every reader has checkpointed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AsyncExitStack
-from typing import Any
+from contextlib import AsyncExitStack, nullcontext
 
 import anyio
+from anyio.abc import TaskGroup
 
 from poller.arns import Arn
 from poller.aws import retrying
@@ -20,6 +24,7 @@ from poller.config import FunctionConfig, StreamMappingConfig
 from poller.destinations import open_destination
 from poller.errors import StartupError
 from poller.invokers import Invoker
+from poller.lease_coordinator import LeaseCoordinator
 from poller.mapping_filters import stream_filter
 from poller.runtime import Runtime, source_error_recorder
 from poller.shard_reader import ShardReader
@@ -28,6 +33,7 @@ from poller.sources.dynamodb import DynamoDbStream
 from poller.sources.kinesis import KinesisStream
 from poller.sources.streams import ShardSource
 from poller.state.base import CheckpointStore
+from poller.state.dynamodb import DynamoDbLeaseStore
 from poller.stream_context import StreamContext, bound_log
 
 
@@ -83,26 +89,73 @@ class StreamMapping:
                     ctx.on_source_error("OnFailureDestination"),
                 )
             ctx.keep = stream_filter(self.config)
-            ctx.checkpoints.update(await self._store.load(self.config.mapping_uuid))
+            loaded = await self._load()
+            if loaded is None:
+                return
+            ctx.checkpoints.update(loaded)
+            leases = self._coordinator(stack, ctx)
             self._log.info(
                 "mapping_started",
                 stream=source.stream_arn,
                 checkpoints=len(ctx.checkpoints),
                 parallelization_factor=self.config.parallelization_factor,
+                worker=leases.me if leases else None,
             )
-            async with anyio.create_task_group() as readers:
-                while not self._rt.lifecycle.stopping.is_set():
-                    shards = await self._list(source)
-                    if shards is None:
-                        break
-                    self._rt.readiness.set(self.name, True)
-                    self._start(ctx, shards, readers)
-                    self._rt.metrics.shards_owned.labels(*labels).set(len(self._readers))
-                    with self._rt.lifecycle.intake():
-                        with anyio.move_on_after(self.config.shard_refresh_seconds):
-                            await self._changed.wait()
-                    self._changed = anyio.Event()
+            async with anyio.create_task_group() as background:
+                if leases is not None:
+                    await background.start(leases.run, lambda: self._changed.set())
+                async with anyio.create_task_group() as readers:
+                    await self._discover(ctx, source, readers, leases)
+                if leases is not None:  # every reader has checkpointed: hand the shards over
+                    await leases.release_all()
+                background.cancel_scope.cancel()
         self._log.info("mapping_stopped")
+
+    async def _discover(
+        self,
+        ctx: StreamContext,
+        source: ShardSource,
+        readers: TaskGroup,
+        leases: LeaseCoordinator | None,
+    ) -> None:
+        """List shards and start readers until shutdown; with leases, only for held shards."""
+        while not self._rt.lifecycle.stopping.is_set():
+            shards = await self._list(source)
+            if shards is None:
+                return
+            self._rt.readiness.set(self.name, True)
+            if leases is not None:
+                leases.offer(shards)
+            self._start(ctx, shards, readers, leases)
+            self._rt.metrics.shards_owned.labels(*self._labels).set(len(self._readers))
+            with self._rt.lifecycle.intake():
+                with anyio.move_on_after(self.config.shard_refresh_seconds):
+                    await self._changed.wait()
+            self._changed = anyio.Event()
+
+    def _coordinator(self, stack: AsyncExitStack, ctx: StreamContext) -> LeaseCoordinator | None:
+        """This mapping's lease coordinator when replicas share the shards (DynamoDB state)."""
+        if not isinstance(self._store, DynamoDbLeaseStore):
+            return None
+        return stack.enter_context(
+            self._store.coordinator(
+                self.config.mapping_uuid,
+                self._rt,
+                self._labels,
+                self._log,
+                self.config.starting_position or "LATEST",
+                ctx.checkpoints,
+            )
+        )
+
+    async def _load(self) -> dict[str, str] | None:
+        """Every saved checkpoint of this mapping; None when shutdown interrupts the retries."""
+        loaded: dict[str, str] | None = None
+        with self._rt.lifecycle.intake():
+            async for attempt in retrying(self._on_error("LoadCheckpoints"), retry_all=True):
+                with attempt:
+                    loaded = await self._store.load(self.config.mapping_uuid)
+        return loaded
 
     async def _resolve(self, stack: AsyncExitStack) -> ShardSource | None:
         aws = self._rt.aws
@@ -139,7 +192,13 @@ class StreamMapping:
                     shards = await source.shards()
         return shards
 
-    def _start(self, ctx: StreamContext, shards: list[ShardInfo], group: Any) -> None:
+    def _start(
+        self,
+        ctx: StreamContext,
+        shards: list[ShardInfo],
+        group: TaskGroup,
+        leases: LeaseCoordinator | None,
+    ) -> None:
         for shard in shards:
             reader = self._readers.get(shard.shard_id)
             if reader is not None:
@@ -147,20 +206,28 @@ class StreamMapping:
         position = self.config.starting_position or "LATEST"
         stamp = self.config.starting_position_timestamp
         for shard_id in startable(shards, ctx.checkpoints, position, self._readers):
+            if leases is not None and not leases.may_start(shard_id):
+                continue
             shard = next(s for s in shards if s.shard_id == shard_id)
             where = start_position(
                 shard, ctx.checkpoints, position, stamp.timestamp() if stamp else None
             )
             reader = ShardReader(ctx, shard, where, ctx.checkpoints.get(shard_id))
             self._readers[shard_id] = reader
-            group.start_soon(self._run_reader, reader)
+            group.start_soon(self._run_reader, reader, leases)
 
-    async def _run_reader(self, reader: ShardReader) -> None:
+    async def _run_reader(self, reader: ShardReader, leases: LeaseCoordinator | None) -> None:
+        shard_id = reader.shard.shard_id
+        finished = False
         try:
-            await reader.run()
+            # With leases, losing this shard's lease cancels its reader at once.
+            with leases.guard(shard_id) if leases is not None else nullcontext():
+                finished = await reader.run()
+            if finished and leases is not None:
+                await leases.release(shard_id)  # SHARD_END is written: nothing left to own
         finally:
-            self._readers.pop(reader.shard.shard_id, None)
-            self._rt.metrics.forget_shard(self._labels, reader.shard.shard_id)
+            self._readers.pop(shard_id, None)
+            self._rt.metrics.forget_shard(self._labels, shard_id)
             self._changed.set()  # a finished parent may release its children
 
     def _on_error(self, operation: str) -> Callable[[BaseException, float], None]:

@@ -158,6 +158,31 @@ class Metrics:
             "poller_shards_owned", "Shards a stream mapping is reading", _ML, registry=r
         )
         self.checkpoints = Counter("poller_checkpoints", "Shard checkpoints saved", _ML, registry=r)
+        # Shard leases (state.backend: dynamodb), the Kinesis Client Library's protocol.
+        self.leases_owned = Gauge(
+            "poller_leases_owned", "Shard leases this replica holds", _ML, registry=r
+        )
+        self.lease_takes = Counter(
+            "poller_lease_takes", "Expired or unowned shard leases taken", _ML, registry=r
+        )
+        self.lease_steals = Counter(
+            "poller_lease_steals",
+            "Shard leases stolen from a more loaded replica to balance",
+            _ML,
+            registry=r,
+        )
+        self.lease_losses = Counter(
+            "poller_lease_losses",
+            "Shard leases lost: taken by another replica or expired before a renewal succeeded",
+            _ML,
+            registry=r,
+        )
+        self.lease_renewal_failures = Counter(
+            "poller_lease_renewal_failures",
+            "Lease renewals that failed (lease table unreachable or erroring)",
+            _ML,
+            registry=r,
+        )
         self.source_errors = Counter(
             "poller_source_errors",
             "Failed calls to an event source, retried with backoff",
@@ -191,6 +216,17 @@ class Metrics:
             metric.labels(mapping, function, source).inc(0)
         self.concurrent_executions.labels(mapping, function, source).set(0)
         self.pollers.labels(mapping, function, source).set(0)
+
+    def register_leases(self, mapping: str, function: str, source: str) -> None:
+        """Create a leased mapping's lease series at zero (state.backend: dynamodb)."""
+        for metric in (
+            self.lease_takes,
+            self.lease_steals,
+            self.lease_losses,
+            self.lease_renewal_failures,
+        ):
+            metric.labels(mapping, function, source).inc(0)
+        self.leases_owned.labels(mapping, function, source).set(0)
 
     def forget_shard(self, labels: tuple[str, ...], shard: str) -> None:
         """Drop a shard's series once its reader stops (closed shards must not linger)."""

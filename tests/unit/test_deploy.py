@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from poller.arns import Arn
-from poller.config import PollerConfig
+from poller.config import PollerConfig, SqliteState
 from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
@@ -175,6 +175,7 @@ def test_compose_state_path_is_on_the_state_volume() -> None:
     config = compose_config()
     services = compose()["services"]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in services["poller"]["volumes"]}
+    assert isinstance(config.state, SqliteState)
     state_dir = str(Path(config.state.path).parent)
     assert mounts.get(state_dir) in compose()["volumes"]
     assert mounts["/etc/poller/config.yaml"] == "./poller.yaml"
@@ -306,7 +307,9 @@ def test_deployment_mounts_config_and_writable_state() -> None:
     deployment = k8s_object("Deployment")
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container()["volumeMounts"]}
-    state_dir = str(Path(k8s_config().state.path).parent)
+    state = k8s_config().state
+    assert isinstance(state, SqliteState)
+    state_dir = str(Path(state.path).parent)
     assert "emptyDir" in volumes[mounts[state_dir]]
     config_volume = volumes[mounts["/etc/poller"]]
     assert config_volume["configMap"]["name"] == k8s_object("ConfigMap")["metadata"]["name"]
@@ -344,6 +347,7 @@ def exported_series() -> dict[str, frozenset[str]]:
     metrics.iterator_age.labels("m", "f", "kinesis", "shardId-000000000000").set(1)
     metrics.shard_lag.labels("m", "f", "kinesis", "shardId-000000000000").set(1)
     metrics.shards_owned.labels("m", "f", "kinesis").set(1)
+    metrics.register_leases("m", "f", "kinesis")
     metrics.source_errors.labels("m", "f", "sqs", "ReceiveMessage", "ThrottlingException").inc()
     metrics.aws_api_calls.labels("sqs", "ReceiveMessage").inc()
     series: dict[str, set[str]] = {}
