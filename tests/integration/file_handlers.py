@@ -36,3 +36,23 @@ def crash_once(event: dict[str, Any], context: Any) -> None:
     line = {"ids": [r["eventID"] for r in event["Records"]], "data": data, "pid": os.getpid()}
     with open(os.environ["POLLER_TEST_LOG"], "a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\n")
+
+
+def timed(event: dict[str, Any], context: Any) -> None:
+    """Like `handler`, with when the batch ran and who ran it: {"shard", "ids", "data",
+    "worker" ($POLLER_TEST_WORKER), "start", "end"} (epoch seconds, this machine's clock)."""
+    start = time.time()
+    records = event["Records"]
+    time.sleep(float(os.environ.get("POLLER_TEST_SLEEP", "0.02")))
+    line = {
+        "shard": records[0]["eventID"].split(":")[0],
+        "ids": [r["eventID"] for r in records],
+        "data": [base64.b64decode(r["kinesis"]["data"]).decode() for r in records],
+        "worker": os.environ.get("POLLER_TEST_WORKER", ""),
+        "start": start,
+        "end": time.time(),
+    }
+    with open(os.environ["POLLER_TEST_LOG"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+        out.flush()
+        os.fsync(out.fileno())

@@ -1,0 +1,179 @@
+"""Replicas as separate OS processes sharing one stream through a DynamoDB lease table (moto):
+balance, failover after SIGKILL, stealing for a new replica, and a replica cut off from
+DynamoDB stopping before anyone may take its shards."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from lease_support import (
+    FAILOVER,
+    RENEW,
+    Fleet,
+    Producer,
+    TableWatch,
+    iter_overlaps,
+    loads,
+    owners,
+    wait_until,
+)
+from sqs_support import unique
+from stream_support import make_stream, put
+from tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.integration
+
+# Process start-up and polling on a loaded 2-core machine; every bound below is the protocol's
+# own (failover, renew interval) plus this.
+SLACK = 1.5
+
+
+def _at(event: dict[str, Any]) -> float:
+    """A log event's time (structlog's ISO timestamp) in epoch seconds."""
+    return datetime.fromisoformat(event["timestamp"]).timestamp()
+
+
+def _started_at(fleet: Fleet) -> float:
+    """When the last replica's mapping started (its own log's timestamp)."""
+    times = []
+    for replica in fleet.replicas.values():
+        wait_until(lambda r=replica: r.events("mapping_started"), 30)
+        times.append(_at(replica.events("mapping_started")[0]))
+    return max(times)
+
+
+def _balanced(endpoint: str, table: str, workers: list[str], each: int) -> bool:
+    return loads(endpoint, table) == dict.fromkeys(workers, each)
+
+
+def test_three_replicas_own_four_of_twelve_shards_each(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    name, table = unique("s"), unique("leases")
+    arn = make_stream(kinesis, name, shards=12)
+    put(kinesis, name, [(f"k{i}", f"r-{i}") for i in range(240)])
+    with Fleet(endpoint, arn, table, tmp_path) as fleet:
+        for worker in ("w1", "w2", "w3"):
+            fleet.start(worker)
+        started = _started_at(fleet)
+        balanced = wait_until(
+            lambda: _balanced(endpoint, table, ["w1", "w2", "w3"], 4), 3 * FAILOVER + 10
+        )
+        assert balanced - started <= 3 * FAILOVER, balanced - started
+        wait_until(lambda: set(fleet.delivered()) >= {f"r-{i}" for i in range(240)}, 30)
+        for replica in fleet.replicas.values():
+            assert replica.stop() == 0
+    # A graceful shutdown checkpoints, then releases every lease.
+    assert set(owners(endpoint, table).values()) == {None}
+
+
+def test_sigkill_moves_a_replicas_shards_within_failover_plus_one_renew_interval(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    name, table = unique("s"), unique("leases")
+    arn = make_stream(kinesis, name, shards=12)
+    with Fleet(endpoint, arn, table, tmp_path) as fleet, TableWatch(endpoint, table) as watch:
+        for worker in ("w1", "w2", "w3"):
+            fleet.start(worker)
+        # Balanced first: a steal hands a shard over with a batch in flight too.
+        wait_until(lambda: _balanced(endpoint, table, ["w1", "w2", "w3"], 4), 30)
+        with Producer(endpoint, name) as producer:
+            wait_until(lambda: len(fleet.delivered()) >= 200, 30)
+            victim = fleet.replicas["w3"]
+            orphans = {s for s, o in owners(endpoint, table).items() if o == "w3"}
+            victim.kill()
+            killed = time.time()
+            moved = wait_until(
+                lambda: all(owners(endpoint, table)[s] in ("w1", "w2") for s in orphans),
+                FAILOVER + RENEW + 10,
+            )
+            assert moved - killed <= FAILOVER + RENEW + SLACK, moved - killed
+            wait_until(lambda: _balanced(endpoint, table, ["w1", "w2"], 6), 10)
+        sent = set(producer.sent)
+        wait_until(lambda: set(fleet.delivered()) >= sent, 60)
+        for worker in ("w1", "w2"):
+            assert fleet.replicas[worker].stop() == 0
+    watch.checkpoints_never_move_backwards()
+    # At least once, and duplicates only from the batch each of the victim's shards had in
+    # flight when it died (its last one there).
+    delivered = fleet.delivered()
+    assert set(delivered) == sent
+    last: dict[str, set[str]] = {}
+    for batch in sorted(victim.batches(), key=lambda b: b["start"]):
+        last[batch["shard"]] = set(batch["data"])
+    in_flight = set().union(*last.values()) if last else set()
+    duplicates = {d for d, n in delivered.items() if n > 1}
+    assert duplicates <= in_flight, sorted(duplicates - in_flight)[:5]
+
+
+def test_a_fourth_replica_steals_until_balanced_with_a_bounded_hand_over(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    name, table = unique("s"), unique("leases")
+    arn = make_stream(kinesis, name, shards=12)
+    with Fleet(endpoint, arn, table, tmp_path) as fleet, TableWatch(endpoint, table) as watch:
+        with Producer(endpoint, name) as producer:
+            for worker in ("w1", "w2", "w3"):
+                fleet.start(worker)
+            wait_until(lambda: _balanced(endpoint, table, ["w1", "w2", "w3"], 4), 30)
+            fleet.start("w4")
+            wait_until(lambda: _balanced(endpoint, table, ["w1", "w2", "w3", "w4"], 3), 30)
+            wait_until(lambda: len(fleet.replicas["w4"].batches()) >= 3 * 3, 30)
+        sent = set(producer.sent)
+        wait_until(lambda: set(fleet.delivered()) >= sent, 60)
+        for replica in fleet.replicas.values():
+            assert replica.stop() == 0
+    watch.checkpoints_never_move_backwards()
+    steals = sum(len(r.events("lease_stolen")) for r in fleet.replicas.values())
+    assert steals >= 3
+    # The hand-over window: the previous owner may finish the batch it started before it
+    # learned of the steal; the thief starts one renew interval after stealing.
+    overlaps = list(iter_overlaps(fleet.batches()))
+    assert all(seconds <= 0.5 for _, seconds in overlaps), overlaps
+
+
+def test_a_replica_cut_off_from_dynamodb_stops_before_its_leases_can_move(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    name, table = unique("s"), unique("leases")
+    arn = make_stream(kinesis, name, shards=6)
+    url = urlparse(endpoint)
+    assert url.hostname is not None
+    assert url.port is not None
+    with (
+        TcpProxy(url.hostname, url.port) as proxy,
+        Fleet(endpoint, arn, table, tmp_path) as fleet,
+        Producer(endpoint, name) as producer,
+    ):
+        fleet.start("w1")
+        fleet.start("w2")
+        cut_off = fleet.start("w3", dynamodb_endpoint=proxy.url)
+        wait_until(lambda: _balanced(endpoint, table, ["w1", "w2", "w3"], 2), 30)
+        wait_until(lambda: len(cut_off.batches()) >= 4, 30)
+        theirs = {s for s, o in owners(endpoint, table).items() if o == "w3"}
+        cut = time.time()
+        proxy.cut()
+        wait_until(lambda: all(owners(endpoint, table)[s] != "w3" for s in theirs), 3 * FAILOVER)
+        wait_until(
+            lambda: {b["shard"] for b in fleet.batches() if b["worker"] != "w3"} >= theirs, 30
+        )
+        producer.stop()
+        sent = set(producer.sent)
+        wait_until(lambda: set(fleet.delivered()) >= sent, 60)
+        for replica in fleet.replicas.values():
+            assert replica.stop() == 0
+    lost = [e for e in cut_off.events("lease_lost") if _at(e) > cut]
+    assert {e["shard"] for e in lost} == theirs
+    assert {e["reason"] for e in lost} == {"expired"}
+    last_there = max(b["end"] for b in cut_off.batches() if b["shard"] in theirs)
+    first_elsewhere = min(
+        b["start"]
+        for b in fleet.batches()
+        if b["shard"] in theirs and b["worker"] != "w3" and b["start"] > cut
+    )
+    assert last_there < first_elsewhere, (last_there, first_elsewhere)
