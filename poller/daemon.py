@@ -19,7 +19,7 @@ from anyio.abc import TaskStatus
 from botocore.exceptions import ClientError
 
 from poller.aws import Aws, describe, retrying
-from poller.config import AwsConfig, DynamoDbState, PollerConfig, StreamMappingConfig
+from poller.config import AwsConfig, DynamoDbState, PollerConfig
 from poller.errors import StartupError, is_retriable
 from poller.leases import Timing
 from poller.lifecycle import Lifecycle
@@ -89,14 +89,23 @@ class Daemon:
                 self.lifecycle,
                 log_records=self.config.logging.log_records,
             )
-            store = await self._open_store(stack, aws)
-            if self.lifecycle.stopping.is_set():  # stopped while the lease table was unreachable
-                log.info("daemon_stopped", drained=True)
-                return
+            opened: list[CheckpointStore] = []
+
+            async def store() -> CheckpointStore:
+                if not opened:
+                    opened.append(await self._open_store(stack, aws))
+                return opened[0]
+
             self.supervisor = Supervisor(
                 self.base_dir, runtime, store, stack, self.config.concurrency_limit
             )
-            entries = await self.supervisor.prepare(self.config)
+            try:
+                entries = await self.supervisor.prepare(self.config)
+            except StartupError:
+                if not self.lifecycle.stopping.is_set():
+                    raise
+                log.info("daemon_stopped", drained=True)  # stopped while still starting
+                return
             async with anyio.create_task_group() as root:
                 if self.config.http.enabled:
                     app = build_app(
@@ -154,15 +163,15 @@ class Daemon:
                 await create_tables(client, embedded.tables)
         return aws
 
-    async def _open_store(self, stack: AsyncExitStack, aws: Aws) -> CheckpointStore | None:
-        """The checkpoint store, opened only when a stream mapping needs one.
+    async def _open_store(self, stack: AsyncExitStack, aws: Aws) -> CheckpointStore:
+        """The checkpoint store, opened when the first stream mapping is built (at start, or
+        at the reload that adds one).
 
         With the embedded endpoint the streams are new on every start, so SQLite checkpoints
         live in a temporary directory removed at exit: an old checkpoint must never skip the
-        records of a new stream that happens to have the same name.
+        records of a new stream that happens to have the same name. StartupError when shutdown
+        starts while the lease table is unreachable.
         """
-        if not any(isinstance(m, StreamMappingConfig) and m.enabled for m in self.config.mappings):
-            return None
         state = self.config.state
         if isinstance(state, DynamoDbState):
             return await self._open_lease_table(stack, aws, state)
@@ -179,11 +188,9 @@ class Daemon:
 
     async def _open_lease_table(
         self, stack: AsyncExitStack, aws: Aws, state: DynamoDbState
-    ) -> DynamoDbLeaseStore | None:
-        """The shared lease table, created if missing; retried while DynamoDB is unreachable.
-
-        None when shutdown starts before it could be opened.
-        """
+    ) -> DynamoDbLeaseStore:
+        """The shared lease table, created if missing; retried while DynamoDB is unreachable
+        (StartupError if shutdown starts first)."""
         timing = Timing(state.failover_seconds)
         # Every lease write is bounded by the time its lease has left; retries are the
         # coordinator's, so botocore gives up quickly.
@@ -215,7 +222,7 @@ class Daemon:
                         "lease_table_opened", table=state.table, created=created, worker=worker
                     )
                     return DynamoDbLeaseStore(table, worker, timing)
-        return None
+        raise StartupError(f"state.table: shut down before lease table {state.table} was reached")
 
     async def set_enabled(self, name: str, enabled: bool) -> bool:
         """Enable or disable one mapping at runtime; False if there is no such mapping."""

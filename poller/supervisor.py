@@ -9,6 +9,7 @@ so a stream restarts from its checkpoint and no shard is read twice at once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +42,19 @@ class _Running:
     function: FunctionConfig
     mapping: Mapping
     lifecycle: Lifecycle
+    target: _Target
     done: anyio.Event = field(default_factory=anyio.Event)
+
+
+@dataclass(eq=False)
+class _Target:
+    """One configuration of a function: its invoker, runtime, and what closes its target."""
+
+    function_name: str
+    function: FunctionConfig
+    invoker: Invoker
+    runtime: Runtime
+    stack: AsyncExitStack
 
 
 class Supervisor:
@@ -51,16 +64,17 @@ class Supervisor:
         self,
         base_dir: Path,
         runtime: Runtime,
-        store: CheckpointStore | None,
+        store: Callable[[], Awaitable[CheckpointStore]],
         stack: AsyncExitStack,
         concurrency_limit: int,
     ) -> None:
+        """`store` opens the checkpoint store (once) when the first stream mapping is built."""
         self._base_dir = base_dir
         self._runtime = runtime
         self._store = store
         self._stack = stack
         self._gate = ConcurrencyGate(concurrency_limit)
-        self._functions: dict[str, tuple[FunctionConfig, Invoker, Runtime]] = {}
+        self._functions: dict[str, _Target] = {}
         self.running: dict[str, _Running] = {}
         self.disabled: set[str] = set()  # display names disabled at runtime (Lambda's Enabled)
         self._group: Any = None
@@ -153,38 +167,52 @@ class Supervisor:
                 del self.running[entry.config.mapping_uuid]
             self._runtime.readiness.forget(entry.mapping.name)
             self._runtime.lifecycle.forget(entry.lifecycle)
+            await self._retire(entry.target)
+
+    async def _retire(self, target: _Target) -> None:
+        """Close a function's old target (worker processes, HTTP pools) once a reload replaced
+        its configuration and no running mapping uses it any more."""
+        current = self._functions.get(target.function_name)
+        if current is target or any(e.target is target for e in self.running.values()):
+            return
+        with anyio.CancelScope(shield=True):
+            await target.stack.aclose()
+        log.info("function_target_closed", function=target.function_name)
 
     async def _build(self, index: int, mapping: MappingConfig, config: PollerConfig) -> _Running:
         name = mapping.function
         function = config.functions[name]
-        invoker, runtime = await self._function(name, function, mapping)
+        target = await self._function(name, function, mapping)
         lifecycle = self._runtime.lifecycle.child()
-        runtime = replace(runtime, lifecycle=lifecycle)
+        runtime = replace(target.runtime, lifecycle=lifecycle)
         path = f"mappings[{index}]"
         built: Mapping
         if isinstance(mapping, StreamMappingConfig):
-            assert self._store is not None
-            built = StreamMapping(mapping, path, function, invoker, runtime, self._store)
+            store = await self._store()
+            built = StreamMapping(mapping, path, function, target.invoker, runtime, store)
         else:
-            built = SqsMapping(mapping, path, function, invoker, runtime)
-        return _Running(mapping, function, built, lifecycle)
+            built = SqsMapping(mapping, path, function, target.invoker, runtime)
+        return _Running(mapping, function, built, lifecycle, target)
 
     async def _function(
         self, name: str, function: FunctionConfig, mapping: MappingConfig
-    ) -> tuple[Invoker, Runtime]:
-        """The function's invoker and runtime (its role's credentials), opened once per
-        function configuration; a changed function gets a new target."""
+    ) -> _Target:
+        """The function's target (invoker, runtime with its role's credentials), opened once
+        per function configuration; a changed function gets a new target."""
         known = self._functions.get(name)
-        if known is not None and known[0] == function:
-            return known[1], known[2]
+        if known is not None and known.function == function:
+            return known
         arn = Arn.parse(mapping.event_source_arn).function_arn(name)
         aws = self._runtime.aws
-        invoker = await open_invoker(
-            name, function, self._base_dir, arn, aws, self._gate, self._stack
-        )
+        stack = AsyncExitStack()
+        self._stack.push_async_callback(stack.aclose)  # closed at exit unless retired before
+        invoker = await open_invoker(name, function, self._base_dir, arn, aws, self._gate, stack)
         runtime = self._runtime
         if function.role:
             runtime = replace(runtime, aws=await assume_role(aws, function.role, name))
             log.info("role_assumed", function=name, role=function.role)
-        self._functions[name] = (function, invoker, runtime)
-        return invoker, runtime
+        target = _Target(name, function, invoker, runtime, stack)
+        self._functions[name] = target
+        if known is not None:
+            await self._retire(known)
+        return target

@@ -13,6 +13,7 @@ from typing import Any
 
 import itest_handlers
 import pytest
+import structlog.testing
 from sqs_support import (
     HERE,
     config_yaml,
@@ -123,3 +124,45 @@ def _until(predicate: Any, timeout: float) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+@pytest.mark.anyio
+async def test_a_reload_that_adds_the_first_stream_mapping_opens_the_checkpoint_store(
+    endpoint: str, sqs: Any, kinesis: Any, tmp_path: Path
+) -> None:
+    queue, name = unique("q"), unique("s")
+    make_queue(sqs, queue, visibility=3)
+    arn = make_stream(kinesis, name)
+    put(kinesis, name, [("k", f"r{i}") for i in range(5)])
+    sqs_only = config_yaml(endpoint, queue)
+    stream = stream_config(endpoint, arn, tmp_path / "s.db")
+    async with running(sqs_only) as daemon:
+        await daemon.reload(parse_config(stream, os.environ))
+        await wait_for(lambda: len(itest_handlers.records()) >= 5)
+    assert (tmp_path / "s.db").exists()
+    assert [kinesis_data(r) for r in itest_handlers.records()] == [f"r{i}" for i in range(5)]
+
+
+@pytest.mark.anyio
+async def test_a_changed_function_closes_its_old_target_once_its_mappings_stop(
+    endpoint: str, sqs: Any
+) -> None:
+    queue = unique("q")
+    url = make_queue(sqs, queue, visibility=5)
+    isolated = config_yaml(endpoint, queue).replace(
+        "    timeout: 3\n", "    timeout: 3\n    isolation: process\n"
+    )
+    assert "isolation: process" in isolated
+    with structlog.testing.capture_logs() as logs:
+        async with running(isolated) as daemon:
+            send(sqs, url, ["before"])
+            await wait_for(lambda: depth(sqs, url) == 0, timeout=30)
+            changed = isolated.replace("timeout: 3", "timeout: 4")
+            await daemon.reload(parse_config(changed, os.environ))
+            await wait_for(
+                lambda: any(e["event"] == "function_target_closed" for e in logs), timeout=30
+            )
+            send(sqs, url, ["after"])
+            await wait_for(lambda: depth(sqs, url) == 0, timeout=30)
+    closed = [e for e in logs if e["event"] == "function_target_closed"]
+    assert [e["function"] for e in closed] == ["fn"]
