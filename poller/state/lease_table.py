@@ -48,7 +48,7 @@ class LeaseTable:
         if table.get("KeySchema") != _KEY_SCHEMA or not _key_is_string(table):
             raise StartupError(
                 f"state.table: {self.name} is not a lease table: it must be keyed by leaseKey "
-                f"(a string hash key), not {table.get('KeySchema')}"
+                f"(a string hash key), not {_describe_key(table)}"
             )
         with anyio.move_on_after(wait):
             while table.get("TableStatus") not in (None, "ACTIVE"):
@@ -203,9 +203,22 @@ def _key(key: str) -> dict[str, Any]:
     return {"leaseKey": {"S": key}}
 
 
+def _types(table: dict[str, Any]) -> dict[str, str]:
+    return {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])}
+
+
 def _key_is_string(table: dict[str, Any]) -> bool:
-    types = {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])}
-    return types.get("leaseKey") == "S"
+    return _types(table).get("leaseKey") == "S"
+
+
+def _describe_key(table: dict[str, Any]) -> str:
+    """A table's key as `name (type) HASH, name (type) RANGE`."""
+    types = _types(table)
+    parts = [
+        f"{k['AttributeName']} ({types.get(k['AttributeName'], '?')}) {k['KeyType']}"
+        for k in table.get("KeySchema", [])
+    ]
+    return ", ".join(parts) or "no key"
 
 
 def _lease(item: dict[str, Any]) -> Lease:
