@@ -192,10 +192,16 @@ class Daemon:
         """The shared lease table, created if missing; retried while DynamoDB is unreachable
         (StartupError if shutdown starts first)."""
         timing = Timing(state.failover_seconds)
-        # Every lease write is bounded by the time its lease has left; retries are the
-        # coordinator's, so botocore gives up quickly.
+        # A call waits at most one renew interval for its response, and is tried twice; each
+        # lease write is further bounded by the time its lease has left, and the coordinator
+        # retries on its own schedule.
         client = await stack.enter_async_context(
-            aws.client("dynamodb", max_connections=50, read_timeout=max(1.0, timing.renew_interval))
+            aws.client(
+                "dynamodb",
+                max_connections=50,
+                read_timeout=max(1.0, timing.renew_interval),
+                attempts=2,
+            )
         )
         table = LeaseTable(client, state.table)
 

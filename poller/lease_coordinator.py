@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from poller.aws import describe
 from poller.errors import LeaseLost
 from poller.leases import ExpiryClock, Lease, Timing, plan
-from poller.runtime import SETTLE_TIMEOUT, Runtime
+from poller.runtime import Runtime
 from poller.shards import ShardInfo, startable
 from poller.state.base import SHARD_END, advances
 from poller.state.lease_table import LeaseTable
@@ -91,7 +91,7 @@ class LeaseCoordinator:
 
     def may_start(self, shard_id: str) -> bool:
         """Whether this replica may read `shard_id` now: it holds the lease and, for a stolen
-        lease, the previous owner has had one renew interval to stop."""
+        lease, the previous owner has certainly stopped (`Timing.steal_grace`)."""
         held = self._held.get(shard_id)
         return held is not None and time.monotonic() >= held.start_after
 
@@ -150,7 +150,8 @@ class LeaseCoordinator:
         held = self._held.get(shard_id)
         if held is None:
             return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT):
+        # Best effort and quick: an unreleased lease only makes others wait for its expiry.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._timing.renew_interval):
             async with held.lock:
                 if self._held.get(shard_id) is not held:
                     return

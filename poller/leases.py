@@ -69,12 +69,14 @@ class Timing:
 
     @property
     def steal_grace(self) -> float:
-        """How long a replica waits after stealing a lease before it reads the shard.
+        """How long a replica waits after stealing a lease before it reads the shard: `hold`.
 
-        One renew interval: by then the previous owner has tried to renew, learned that it
-        lost the lease, and stopped starting batches.
+        The previous owner's last successful write landed before the steal (the steal is
+        conditional on the counter it left), so whatever happens to it — it learns of the steal
+        at its next write, or it cannot reach the table at all — it has stopped reading the
+        shard by the time the thief starts.
         """
-        return self.renew_interval
+        return self.hold
 
 
 class ExpiryClock:
