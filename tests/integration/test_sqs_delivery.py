@@ -161,17 +161,26 @@ PARTIAL_ROWS = [
 async def test_partial_batch_response_rows(
     endpoint: str, sqs: Any, response: Any, redelivered: set[str]
 ) -> None:
-    queue = unique("partial")
-    url = make_queue(sqs, queue, visibility=2)
-    send(sqs, url, ["a", "b", "c"])
-    itest_handlers.behaviour = _fail_body("b", response)
     extra = (
         "function_response_types: [ReportBatchItemFailures]\nbatch_size: 10\n"
         "maximum_batching_window_in_seconds: 1\n"
     )
-    async with running(config_yaml(endpoint, queue, timeout=2, extra_mapping=extra)):
-        await wait_for(lambda: len(itest_handlers.records()) == 3 + len(redelivered), timeout=20)
-        await wait_for(lambda: depth(sqs, url) == 0, timeout=10)
+    # Each row is about one batch holding a, b and c. Under load moto sometimes hands them to
+    # two of the five concurrent pollers (its receive is not atomic); such a run says nothing
+    # about the row, so it is repeated on a fresh queue, up to three times.
+    for _ in range(3):
+        itest_handlers.reset()
+        queue = unique("partial")
+        url = make_queue(sqs, queue, visibility=2)
+        send(sqs, url, ["a", "b", "c"])
+        itest_handlers.behaviour = _fail_body("b", response)
+        async with running(config_yaml(endpoint, queue, timeout=2, extra_mapping=extra)):
+            await wait_for(
+                lambda: len(itest_handlers.records()) >= 3 + len(redelivered), timeout=20
+            )
+            await wait_for(lambda u=url: depth(sqs, u) == 0, timeout=10)
+        if itest_handlers.batch_sizes()[0] == 3:
+            break
     assert itest_handlers.batch_sizes()[0] == 3
     again = [
         r for r in itest_handlers.records() if r["attributes"]["ApproximateReceiveCount"] == "2"
