@@ -1,4 +1,5 @@
-"""deploy/: the compose stack, the Kubernetes manifests and the Grafana dashboard.
+"""deploy/: the compose stack, the Kubernetes manifests (and their several-replicas overlay) and
+the Grafana dashboard.
 
 No network and no containers: files parse, configurations validate with poller's own loader,
 the pieces agree with each other (ports, paths, resource names), and every PromQL expression in
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from poller.arns import Arn
-from poller.config import PollerConfig, SqliteState
+from poller.config import DynamoDbState, PollerConfig, SqliteState
 from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
@@ -30,6 +31,7 @@ DEPLOY = ROOT / "deploy"
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 K8S_DIR = DEPLOY / "kubernetes"
+K8S_REPLICAS_DIR = DEPLOY / "kubernetes-replicas"
 DASHBOARD = DEPLOY / "grafana" / "poller.json"
 
 # Labels Prometheus attaches to every scraped series (target labels), usable in any query.
@@ -97,6 +99,7 @@ def test_deploy_has_the_expected_files() -> None:
         "compose/prometheus.yml",
         "compose/create-resources.sh",
         "kubernetes/kustomization.yaml",
+        "kubernetes-replicas/kustomization.yaml",
     ):
         assert (DEPLOY / relative).is_file(), relative
 
@@ -331,6 +334,102 @@ def test_kubectl_kustomize_builds() -> None:
     assert result.returncode == 0, result.stderr
     kinds = {d["kind"] for d in yaml.safe_load_all(result.stdout) if d}
     assert {"ConfigMap", "Deployment", "Service"} <= kinds
+
+
+# --- Kubernetes: the several-replicas overlay ---------------------------------------------
+
+
+def overlay_patches() -> list[dict[str, Any]]:
+    kustomization = load_yaml(K8S_REPLICAS_DIR / "kustomization.yaml")
+    patches = []
+    for entry in kustomization["patches"]:
+        assert set(entry) == {"path"}, f"a plain strategic merge patch file, not {entry}"
+        patch = load_yaml(K8S_REPLICAS_DIR / entry["path"])
+        assert isinstance(patch, dict)
+        patches.append(patch)
+    return patches
+
+
+def strategic_merge(base: dict[str, Any], patch: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """kustomize's strategic merge, for patches without lists: maps merge key by key, a scalar
+    replaces. (Lists merge by a per-field key in Kubernetes; the overlay's patches have none.)"""
+    merged = dict(base)
+    for key, value in patch.items():
+        assert not isinstance(value, list), f"{path}{key}: list patches are not modelled here"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = strategic_merge(base[key], value, f"{path}{key}.")
+        else:
+            merged[key] = value
+    return merged
+
+
+def overlay_object(kind: str) -> dict[str, Any]:
+    """The base object of `kind` with the overlay's patches for it applied."""
+    result = k8s_object(kind)
+    for patch in overlay_patches():
+        if patch["kind"] == kind and patch["metadata"]["name"] == result["metadata"]["name"]:
+            result = strategic_merge(result, patch)
+    return result
+
+
+def overlay_config() -> PollerConfig:
+    return parse_config(overlay_object("ConfigMap")["data"]["config.yaml"], {})
+
+
+def test_replicas_overlay_builds_on_the_base() -> None:
+    kustomization = load_yaml(K8S_REPLICAS_DIR / "kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
+    assert [(K8S_REPLICAS_DIR / r).resolve() for r in kustomization["resources"]] == [K8S_DIR]
+    # kustomize refuses an overlay inside its own base directory (a cycle).
+    assert not K8S_REPLICAS_DIR.resolve().is_relative_to(K8S_DIR)
+    base = {(d["kind"], d["metadata"]["name"]) for d in k8s_documents()}
+    patched = [(p["kind"], p["metadata"]["name"]) for p in overlay_patches()]
+    assert set(patched) <= base, set(patched) - base
+    assert sorted(patched) == [("ConfigMap", "poller-config"), ("Deployment", "poller")]
+
+
+def test_replicas_overlay_runs_several_replicas_on_dynamodb_state() -> None:
+    deployment = overlay_object("Deployment")
+    assert deployment["spec"]["replicas"] > 1
+    assert deployment["spec"]["template"] == k8s_object("Deployment")["spec"]["template"]
+    config = overlay_config()
+    assert isinstance(config.state, DynamoDbState)
+    assert config.state.table == "poller-leases"
+    assert config.state.worker_id is None  # host:pid:random; the host name is the pod's name
+
+
+def test_replicas_overlay_config_differs_from_the_base_only_in_state() -> None:
+    overlay, base = overlay_config(), k8s_config()
+    assert overlay.model_dump(exclude={"state"}) == base.model_dump(exclude={"state"})
+    assert overlay.state != base.state
+
+
+def test_strategic_merge_merges_maps_and_replaces_scalars() -> None:
+    base = {"spec": {"replicas": 1, "strategy": {"type": "Recreate"}}, "data": {"a": "1"}}
+    patch = {"spec": {"replicas": 3}, "data": {"a": "2"}}
+    assert strategic_merge(base, patch) == {
+        "spec": {"replicas": 3, "strategy": {"type": "Recreate"}},
+        "data": {"a": "2"},
+    }
+    with pytest.raises(AssertionError):
+        strategic_merge(base, {"spec": {"containers": []}})
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_builds_the_replicas_overlay() -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S_REPLICAS_DIR)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    built = {d["kind"]: d for d in yaml.safe_load_all(result.stdout) if d}
+    assert {"ConfigMap", "Deployment", "Service", "ServiceAccount"} <= set(built)
+    # The hand-applied patches above agree with kustomize's own merge (the template differs
+    # only by the base's images: transform).
+    ours, theirs = overlay_object("Deployment")["spec"], built["Deployment"]["spec"]
+    assert {k: v for k, v in theirs.items() if k != "template"} == {
+        k: v for k, v in ours.items() if k != "template"
+    }
+    assert built["ConfigMap"]["data"] == overlay_object("ConfigMap")["data"]
 
 
 # --- the Grafana dashboard against the daemon's metrics ----------------------------------
