@@ -1,11 +1,15 @@
 """Kinesis stream throughput: poller against a minimal aioboto3 GetRecords loop, on moto's server.
 
-Both variants drain the same shape of pre-filled stream (N records over 1 shard, then over 8) with
-a no-op handler, in alternating order, in one run; the report gives records per second (median,
-min, max over the repeats), CPU seconds of this process per 1,000 records, and the poller/raw
-ratios.
+Three variants drain the same shape of pre-filled stream (N records over 1 shard, then over 8)
+with a no-op handler, in alternating order, in one run: poller with SQLite checkpoints
+(`poller`), the same poller with the DynamoDB lease table (`leased`: every checkpoint a
+conditional UpdateItem, plus lease renewals and scans) and a hand-written loop (`raw`). The
+report gives records per second (median, min, max over the repeats), CPU seconds of this process
+per 1,000 records, the poller/raw and leased/poller ratios, and the leased variant's DynamoDB
+calls (UpdateItem and Scan per 1,000 records).
 
     python benchmarks/stream_throughput.py [--records 5000] [--repeats 5] [--shards 1,8] [--json]
+    python benchmarks/stream_throughput.py --variants poller,leased   # a subset, in this order
     python benchmarks/stream_throughput.py --quick       # smoke run: 1,000 records, 1 repeat
 
 moto serves Kinesis GetRecords at roughly 10-20k records/s on a 2-core machine (see TESTING.md):
@@ -39,7 +43,9 @@ from poller.daemon import Daemon
 from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
-VARIANTS = ("poller", "raw")
+VARIANTS = ("poller", "raw", "leased")
+RATIO_PAIRS = (("poller", "raw"), ("leased", "poller"))  # numerator/denominator, when both run
+FAILOVER_SECONDS = 10.0  # state.failover_seconds of the leased variant (poller's default)
 RAW_LIMIT = 10000  # GetRecords Limit of the raw loop (Kinesis' maximum)
 PUT_CHUNK = 500  # PutRecords maximum
 RECORD_PAD = 100  # bytes of filler per record: a small JSON document of ~130 bytes
@@ -65,6 +71,10 @@ class RunResult:
     get_records_calls: int
     shutdown_seconds: float  # stop requested -> variant fully stopped (not in `seconds`)
     fill_seconds: float = 0.0  # PutRecords before the run (not timed)
+    checkpoints: int = 0  # poller_checkpoints_total (poller and leased)
+    # leased: poller's DynamoDB calls by operation over the whole run, start-up (DescribeTable,
+    # CreateTable, lease creation and takes) and shutdown (lease releases) included
+    dynamodb_calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -73,6 +83,9 @@ class RunResult:
     @property
     def cpu_per_1000(self) -> float:
         return 1000 * self.cpu_seconds / self.records
+
+    def dynamodb_per_1000(self, operation: str) -> float:
+        return 1000 * self.dynamodb_calls.get(operation, 0) / self.records
 
 
 @dataclass(frozen=True)
@@ -98,10 +111,16 @@ class Summary:
     median_seconds: float
     median_shutdown_seconds: float
     get_records_calls_per_run: float
+    checkpoints_per_run: float
+    # DynamoDB calls by operation, mean per run (empty but for `leased`), and per 1,000 records
+    dynamodb_calls_per_run: dict[str, float]
+    update_item_per_1000: float
+    scan_per_1000: float
 
 
 def summarise(variant: str, shards: int, runs: list[RunResult]) -> Summary:
     rates = [r.rate for r in runs]
+    operations = sorted({op for r in runs for op in r.dynamodb_calls})
     return Summary(
         variant=variant,
         shards=shards,
@@ -113,6 +132,12 @@ def summarise(variant: str, shards: int, runs: list[RunResult]) -> Summary:
         median_seconds=statistics.median(r.seconds for r in runs),
         median_shutdown_seconds=statistics.median(r.shutdown_seconds for r in runs),
         get_records_calls_per_run=statistics.mean(r.get_records_calls for r in runs),
+        checkpoints_per_run=statistics.mean(r.checkpoints for r in runs),
+        dynamodb_calls_per_run={
+            op: statistics.mean(r.dynamodb_calls.get(op, 0) for r in runs) for op in operations
+        },
+        update_item_per_1000=statistics.mean(r.dynamodb_per_1000("UpdateItem") for r in runs),
+        scan_per_1000=statistics.mean(r.dynamodb_per_1000("Scan") for r in runs),
     )
 
 
@@ -194,15 +219,15 @@ def arm_counter(records: int) -> Finish:
 
 
 # ---------------------------------------------------------------------------------------------
-# Variant 1: poller's Daemon
+# Variants 1 and 3: poller's Daemon, with SQLite checkpoints (poller) or the lease table (leased)
 
 
-def poller_config_text(target: Target, state_path: Path, opts: argparse.Namespace) -> str:
+def poller_config_text(target: Target, state: dict[str, Any], opts: argparse.Namespace) -> str:
     config = {
         "aws": {"region": bench.REGION, "endpoint_url": target.endpoint},
         "http": {"enabled": False},
         "logging": {"level": opts.log_level},
-        "state": {"path": str(state_path)},
+        "state": state,
         "functions": {
             "noop": {"handler": "noop_handler:counting_handler", "code_uri": "benchmarks"}
         },
@@ -221,12 +246,34 @@ def poller_config_text(target: Target, state_path: Path, opts: argparse.Namespac
     return json.dumps(config)  # JSON is YAML
 
 
+def lease_table_name(target: Target) -> str:
+    """The leased variant's table: new on every run (poller creates it at start; moto's reset
+    after the run removes it)."""
+    return f"{target.stream_name}-leases"
+
+
 async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
+    return await run_daemon(target, opts, leased=False)
+
+
+async def run_leased(target: Target, opts: argparse.Namespace) -> RunResult:
+    return await run_daemon(target, opts, leased=True)
+
+
+async def run_daemon(target: Target, opts: argparse.Namespace, *, leased: bool) -> RunResult:
+    """poller's Daemon on one mapping until the handler has seen N records, then stopped."""
     labels = {"mapping": "bench", "function": "noop"}
     with tempfile.TemporaryDirectory(prefix="poller-bench-") as state_dir:
-        config = parse_config(
-            poller_config_text(target, Path(state_dir) / "state.db", opts), os.environ
+        state: dict[str, Any] = (
+            {
+                "backend": "dynamodb",
+                "table": lease_table_name(target),
+                "failover_seconds": opts.failover_seconds,
+            }
+            if leased
+            else {"path": str(Path(state_dir) / "state.db")}
         )
+        config = parse_config(poller_config_text(target, state, opts), os.environ)
         metrics = Metrics()
         finish = arm_counter(target.records)
         started = time.perf_counter()
@@ -242,8 +289,13 @@ async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
             f" {noop_handler.COUNTER.count}",
             file=sys.stderr,
         )
+    dynamodb = bench.api_calls(metrics, "dynamodb")
+    if leased:
+        check_leases(metrics, labels, target.shards)
+    elif dynamodb:
+        print(f"  !! the SQLite variant called DynamoDB: {dynamodb}", file=sys.stderr)
     return RunResult(
-        variant="poller",
+        variant="leased" if leased else "poller",
         shards=target.shards,
         round=0,
         records=target.records,
@@ -253,7 +305,21 @@ async def run_poller(target: Target, opts: argparse.Namespace) -> RunResult:
         read=int(bench.sample(metrics, "poller_polled_events_total", labels)),
         get_records_calls=bench.api_calls(metrics, "kinesis").get("GetRecords", 0),
         shutdown_seconds=shutdown,
+        checkpoints=int(bench.sample(metrics, "poller_checkpoints_total", labels)),
+        dynamodb_calls=dynamodb,
     )
+
+
+def check_leases(metrics: Metrics, labels: dict[str, str], shards: int) -> None:
+    """One take per shard and nothing lost, stolen or failed: else the run is not the
+    single-replica steady state it is meant to measure (flagged with `!!`)."""
+    figures = {
+        name: int(bench.sample(metrics, f"poller_{name}_total", labels))
+        for name in ("lease_takes", "lease_steals", "lease_losses", "lease_renewal_failures")
+    }
+    expected = dict.fromkeys(figures, 0) | {"lease_takes": shards}
+    if figures != expected:
+        print(f"  !! leases: {figures}, expected {expected}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +387,7 @@ async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
 # Rounds
 
 Runner = Callable[[Target, argparse.Namespace], Awaitable[RunResult]]
-RUNNERS: dict[str, Runner] = {"poller": run_poller, "raw": run_raw}
+RUNNERS: dict[str, Runner] = {"poller": run_poller, "raw": run_raw, "leased": run_leased}
 
 
 async def one_run(
@@ -347,11 +413,18 @@ async def one_run(
         await anyio.to_thread.run_sync(moto.reset)  # the next run starts from an empty server
     result.fill_seconds = fill_seconds
     spread = f"{min(stored.values())}-{max(stored.values())}/shard" if shards > 1 else ""
+    dynamodb = (
+        f" | UpdateItem {result.dynamodb_calls.get('UpdateItem', 0)},"
+        f" Scan {result.dynamodb_calls.get('Scan', 0)}"
+        if variant == "leased"
+        else ""
+    )
     print(
         f"  {variant:<6} {shards} shard(s) {records} rec in {result.seconds:6.3f} s"
         f" = {result.rate:8.0f} rec/s | CPU {result.cpu_per_1000 * 1000:6.1f} ms/1k"
         f" | seen {result.seen}, read {result.read}, GetRecords {result.get_records_calls}"
-        f" | shutdown {result.shutdown_seconds:.3f} s | fill {fill_seconds:.1f} s {spread}",
+        f"{dynamodb} | shutdown {result.shutdown_seconds:.3f} s"
+        f" | fill {fill_seconds:.1f} s {spread}",
         file=sys.stderr,
     )
     if result.seen != records or result.read != records:
@@ -367,13 +440,15 @@ async def benchmark(moto: bench.MotoServer, opts: argparse.Namespace) -> list[Ru
     ) as admin:
         if opts.warmup:
             print(f"warm-up ({WARMUP_RECORDS} records each, not reported)", file=sys.stderr)
-            for variant in VARIANTS:
+            for variant in opts.variants:
                 await one_run(admin, moto, variant, max(opts.shards), WARMUP_RECORDS, opts)
         for round_no in range(1, opts.repeats + 1):
             print(f"round {round_no}/{opts.repeats}", file=sys.stderr)
             for index, shards in enumerate(opts.shards):
-                # Alternate the order per round and per shard count, so drift hits both.
-                order = VARIANTS if (round_no + index) % 2 else VARIANTS[::-1]
+                # Alternate the order (A B C / C B A) per round and per shard count: over two
+                # rounds every variant's mean position is the same, so drift hits all alike.
+                variants = opts.variants
+                order = variants if (round_no + index) % 2 else variants[::-1]
                 for variant in order:
                     result = await one_run(admin, moto, variant, shards, opts.records, opts)
                     result.round = round_no
@@ -389,28 +464,76 @@ def summarise_all(runs: list[RunResult], opts: argparse.Namespace) -> list[Summa
     return [
         summarise(v, s, [r for r in runs if r.variant == v and r.shards == s])
         for s in opts.shards
-        for v in VARIANTS
+        for v in opts.variants
     ]
 
 
-def ratios(summaries: list[Summary]) -> dict[int, dict[str, float]]:
-    """Per shard count: poller/raw of median rec/s and of median CPU per 1,000 records."""
+def ratios(summaries: list[Summary], top: str, bottom: str) -> dict[int, dict[str, float]]:
+    """Per shard count: `top`/`bottom` of median rec/s and of median CPU per 1,000 records
+    (empty unless both variants ran)."""
     by = {(s.variant, s.shards): s for s in summaries}
     out: dict[int, dict[str, float]] = {}
     for shards in sorted({s.shards for s in summaries}):
-        poller, raw = by["poller", shards], by["raw", shards]
+        if (top, shards) not in by or (bottom, shards) not in by:
+            continue
+        a, b = by[top, shards], by[bottom, shards]
         out[shards] = {
-            "throughput": poller.median_rate / raw.median_rate,
-            "cpu_per_record": poller.median_cpu_per_1000 / raw.median_cpu_per_1000,
+            "throughput": a.median_rate / b.median_rate,
+            "cpu_per_record": a.median_cpu_per_1000 / b.median_cpu_per_1000,
         }
     return out
 
 
+def dynamodb_table(summaries: list[Summary]) -> list[str]:
+    """The leased variant's DynamoDB calls per run and per 1,000 records (none if not run)."""
+    leased = [s for s in summaries if s.variant == "leased"]
+    if not leased:
+        return []
+    lines = [
+        "",
+        "DynamoDB calls of leased (mean per run, start-up and lease releases at shutdown included)",
+        f"  {'shards':>6}{'UpdateItem':>12}{'per 1k rec':>12}{'Scan':>7}{'per 1k rec':>12}"
+        f"{'checkpoints':>13}  other",
+    ]
+    for s in leased:
+        calls = s.dynamodb_calls_per_run
+        other = ", ".join(
+            f"{op} {n:g}" for op, n in calls.items() if op not in ("UpdateItem", "Scan")
+        )
+        lines.append(
+            f"  {s.shards:>6}{calls.get('UpdateItem', 0):>12.1f}{s.update_item_per_1000:>12.2f}"
+            f"{calls.get('Scan', 0):>7.1f}{s.scan_per_1000:>12.2f}"
+            f"{s.checkpoints_per_run:>13.1f}  {other or '-'}"
+        )
+    lines.append(
+        "  UpdateItem = a lease creation, take and release per shard + one per checkpoint (a"
+        " checkpoint renews its lease too: a renewal is written only for a shard without a"
+        " checkpoint for failover/3 s); Scan = the start-up passes + one per failover/3 s"
+    )
+    return lines
+
+
+def settings_line(opts: argparse.Namespace) -> str:
+    """What was run: records, repeats and each variant's settings (only variants that ran)."""
+    parts = [
+        f"{opts.records} records per run, {opts.repeats} repeats (alternating order), no-op handler"
+    ]
+    daemons = [v for v in opts.variants if v != "raw"]
+    if daemons:
+        parts.append(
+            f"{' and '.join(daemons)}: batch size {opts.batch_size}, parallelization factor"
+            f" {opts.parallelization_factor}"
+        )
+    if "leased" in opts.variants:
+        parts.append(f"leased: DynamoDB lease table, failover {opts.failover_seconds:g} s")
+    if "raw" in opts.variants:
+        parts.append(f"raw: GetRecords Limit {RAW_LIMIT}, one task per shard")
+    return "; ".join(parts)
+
+
 def report_table(summaries: list[Summary], opts: argparse.Namespace) -> str:
     lines = [
-        f"{opts.records} records per run, {opts.repeats} repeats (alternating order), no-op"
-        f" handler; poller: batch size {opts.batch_size}, parallelization factor"
-        f" {opts.parallelization_factor}; raw: GetRecords Limit {RAW_LIMIT}, one task per shard",
+        settings_line(opts),
         "",
         "throughput (records/s, start of the variant to the N-th record handled) and CPU of"
         " this process (moto's own CPU not included)",
@@ -423,12 +546,17 @@ def report_table(summaries: list[Summary], opts: argparse.Namespace) -> str:
         f"{s.get_records_calls_per_run:>16.1f}{s.median_shutdown_seconds:>14.3f}"
         for s in summaries
     )
-    lines += ["", "ratio poller/raw (of medians)"]
-    lines.append(f"  {'shards':>6}{'rec/s':>10}{'CPU per record':>16}")
-    lines.extend(
-        f"  {shards:>6}{r['throughput']:>10.3f}{r['cpu_per_record']:>16.3f}"
-        for shards, r in ratios(summaries).items()
-    )
+    for top, bottom in RATIO_PAIRS:
+        pair = ratios(summaries, top, bottom)
+        if not pair:
+            continue
+        lines += ["", f"ratio {top}/{bottom} (of medians)"]
+        lines.append(f"  {'shards':>6}{'rec/s':>10}{'CPU per record':>16}")
+        lines.extend(
+            f"  {shards:>6}{r['throughput']:>10.3f}{r['cpu_per_record']:>16.3f}"
+            for shards, r in pair.items()
+        )
+    lines += dynamodb_table(summaries)
     return "\n".join(lines)
 
 
@@ -448,12 +576,28 @@ def _shard_list(text: str) -> list[int]:
     return list(dict.fromkeys(values))
 
 
+def _variant_list(text: str) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [v for v in values if v not in VARIANTS]
+    if not values or unknown:
+        raise argparse.ArgumentTypeError(
+            f"variants are a comma-separated subset of {','.join(VARIANTS)}, not {text!r}"
+        )
+    return values
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, help="records per run (5000; --quick: 1000)")
     parser.add_argument("--repeats", type=int, help="runs per variant and shard count (5)")
     parser.add_argument(
         "--shards", type=_shard_list, default=[1, 8], help="shard counts, comma-separated (1,8)"
+    )
+    parser.add_argument(
+        "--variants",
+        type=_variant_list,
+        default=VARIANTS,
+        help=f"variants to run, comma-separated, in round 1's order ({','.join(VARIANTS)})",
     )
     parser.add_argument(
         "--quick",
@@ -469,6 +613,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="{1..10}",
         help="poller's ParallelizationFactor (1)",
     )
+    parser.add_argument(
+        "--failover-seconds",
+        type=float,
+        default=FAILOVER_SECONDS,
+        help=f"leased: state.failover_seconds, renewals and scans every third of it"
+        f" ({FAILOVER_SECONDS:g})",
+    )
     bench.add_common_options(parser, timeout=120.0, shutdown_limit=30.0)
     opts = parser.parse_args(argv)
     if opts.quick:
@@ -478,15 +629,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     opts.repeats = opts.repeats if opts.repeats is not None else 5
     if opts.records < 1 or opts.repeats < 1 or not 1 <= opts.batch_size <= 10000:
         parser.error("--records and --repeats must be at least 1, --batch-size 1..10000")
+    if not 1 <= opts.failover_seconds <= 600:
+        parser.error("--failover-seconds must be 1..600 (poller's state.failover_seconds)")
     return opts
 
 
 def report(runs: list[RunResult], opts: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The table and the JSON entries of the report, from every measured run."""
     summaries = summarise_all(runs, opts)
+    ratio_entries = {
+        f"ratios_{top}_{bottom}": {str(k): v for k, v in ratios(summaries, top, bottom).items()}
+        for top, bottom in RATIO_PAIRS
+    }
     results = {
         "summaries": [asdict(s) for s in summaries],
-        "ratios_poller_raw": {str(k): v for k, v in ratios(summaries).items()},
+        **ratio_entries,
         "runs": [{**asdict(r), "rate": r.rate, "cpu_per_1000": r.cpu_per_1000} for r in runs],
     }
     return report_table(summaries, opts), results
