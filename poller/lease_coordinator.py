@@ -300,31 +300,41 @@ class LeaseCoordinator:
     ) -> None:
         """One conditional write to a held lease, bounded by the time the lease has left.
 
-        A failed condition is checked against the table: when our own write landed and only
-        its response was lost (`landed` says so of the current item), it counts as done.
-        Raises LeaseLost when the lease is gone, or the write's error.
+        A failed condition is checked against the table. When the item is ours, one write
+        ahead of what we know, an earlier write of ours landed and only its response was lost:
+        if that write was this one (`landed` says so of the item) it counts as done, otherwise
+        the item is adopted and this write made once more. Anything else means another replica
+        wrote: LeaseLost, as when the hold time runs out. Other errors are raised as they are.
         """
         shard_id = held.lease.shard_id
         async with held.lock:
             if self._held.get(shard_id) is not held:
                 raise LeaseLost(shard_id)
             sent = time.monotonic()
-            with anyio.move_on_after(held.sent + self._timing.hold - sent):
-                written = await write(held.lease)
-                if written is None:
-                    written = await self._reconcile(held.lease, landed)
-                if written is None:
-                    self._lose(held, "taken")
-                    raise LeaseLost(shard_id)
-                held.lease, held.sent = written, sent
-                return
+            left = held.sent + self._timing.hold - sent
+            with anyio.move_on_after(left):
+                if left > 0:
+                    written = await write(held.lease)
+                    if written is None:
+                        current = await self._ours(held.lease)
+                        if current is not None and landed(current):
+                            written = current
+                        elif current is not None:
+                            held.lease = current
+                            written = await write(current)
+                    if written is None:
+                        self._lose(held, "taken")
+                        raise LeaseLost(shard_id)
+                    held.lease, held.sent = written, sent
+                    return
             self._lose(held, "expired")
             raise LeaseLost(shard_id)
 
-    async def _reconcile(self, mine: Lease, landed: Callable[[Lease], bool]) -> Lease | None:
+    async def _ours(self, mine: Lease) -> Lease | None:
+        """The lease as stored if it is still ours, one write past `mine`; else None."""
         now = await self._table.get(self._mapping, mine.shard_id)
         if now is not None and now.owner == self.me and now.counter == mine.counter + 1:
-            return now if landed(now) else None
+            return now
         return None
 
     def _lose(self, held: _Held, reason: str) -> None:
