@@ -64,6 +64,7 @@ def test_three_replicas_own_four_of_twelve_shards_each(
         balanced = wait_until(
             lambda: _balanced(endpoint, table, ["w1", "w2", "w3"], 4), 3 * FAILOVER + 10
         )
+        print(f"balanced {balanced - started:.2f} s after the last replica started")
         assert balanced - started <= 3 * FAILOVER, balanced - started
         wait_until(lambda: set(fleet.delivered()) >= {f"r-{i}" for i in range(240)}, 30)
         for replica in fleet.replicas.values():
@@ -92,6 +93,7 @@ def test_sigkill_moves_a_replicas_shards_within_failover_plus_one_renew_interval
                 lambda: all(owners(endpoint, table)[s] in ("w1", "w2") for s in orphans),
                 FAILOVER + RENEW + 10,
             )
+            print(f"taken over {moved - killed:.2f} s after the kill")
             assert moved - killed <= FAILOVER + RENEW + SLACK, moved - killed
             wait_until(lambda: _balanced(endpoint, table, ["w1", "w2"], 6), 10)
         sent = set(producer.sent)
@@ -121,8 +123,12 @@ def test_a_fourth_replica_steals_until_balanced_with_a_bounded_hand_over(
             for worker in ("w1", "w2", "w3"):
                 fleet.start(worker)
             wait_until(lambda: _balanced(endpoint, table, ["w1", "w2", "w3"], 4), 30)
+            joined = time.time()
             fleet.start("w4")
-            wait_until(lambda: _balanced(endpoint, table, ["w1", "w2", "w3", "w4"], 3), 30)
+            balanced = wait_until(
+                lambda: _balanced(endpoint, table, ["w1", "w2", "w3", "w4"], 3), 30
+            )
+            print(f"rebalanced {balanced - joined:.2f} s after the fourth replica was started")
             wait_until(lambda: len(fleet.replicas["w4"].batches()) >= 3 * 3, 30)
         sent = set(producer.sent)
         wait_until(lambda: set(fleet.delivered()) >= sent, 60)
