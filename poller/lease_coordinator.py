@@ -202,6 +202,7 @@ class LeaseCoordinator:
                 for shard in missing:
                     group.start_soon(self._create, shard, {s.shard_id for s in shards})
             leases = await self._table.scan(self._mapping)
+        leases = await self._forget_gone(leases, {shard.shard_id for shard in shards})
         now = time.monotonic()
         self._clock.observe(leases, now)
         for lease in leases:
@@ -225,6 +226,29 @@ class LeaseCoordinator:
                         group.start_soon(self._acquire, lease, True)
         self._rt.metrics.leases_owned.labels(*self._labels).set(len(self._held))
         return leases
+
+    async def _forget_gone(self, leases: list[Lease], listed: set[str]) -> list[Lease]:
+        """Delete unowned SHARD_END leases of shards the stream no longer lists (trimmed past
+        its retention; children count such parents as done), so the table does not grow with
+        every reshard or DynamoDB shard rollover. Returns the rest.
+
+        Only finished leases: an unlisted lease that is not SHARD_END may be a new shard this
+        replica's listing does not show yet.
+        """
+        if not listed:  # an empty listing proves nothing
+            return leases
+        kept = []
+        for lease in leases:
+            gone = (
+                lease.owner is None
+                and lease.checkpoint == SHARD_END
+                and lease.shard_id not in listed
+            )
+            if gone and await self._table.delete(lease):
+                self._log.info("lease_deleted", shard=lease.shard_id)
+                continue
+            kept.append(lease)
+        return kept
 
     async def _create(self, shard: ShardInfo, listed: set[str]) -> None:
         # The KCL's initial checkpoint: a sentinel naming where reading starts.

@@ -7,7 +7,8 @@ mappings (and several poller deployments) can share a table. Attributes, as the 
 `ownerSwitchesSinceCheckpoint`, `parentShardId` (a string set); poller adds `mappingId` and
 `shardId`. Every write but the creation is an UpdateItem conditional on the counter the writer
 last saw (and, for an owner, on still being the owner); creation is conditional on the item not
-existing. A write whose condition fails returns None / False: someone else got there first.
+existing, and deletion (of an unowned lease whose shard left the stream) on the counter too. A
+write whose condition fails returns None / False: someone else got there first.
 """
 
 from __future__ import annotations
@@ -162,6 +163,22 @@ class LeaseTable:
         return await self._update(
             lease.key, "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner", condition, values
         )
+
+    async def delete(self, lease: Lease) -> bool:
+        """Remove an unowned lease still exactly as read; False if it changed meanwhile."""
+        values: dict[str, Any] = {}
+        try:
+            await self._client.delete_item(
+                TableName=self.name,
+                Key=_key(lease.key),
+                ConditionExpression=_expected(lease, values),
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise
+        return True
 
     async def _update(
         self,

@@ -149,6 +149,9 @@ async def test_conditional_writes_let_exactly_one_replica_win(endpoint: str) -> 
         assert (released.owner, released.checkpoint) == (None, "42")
         assert await table.get(mapping, "shardId-1") == released
         assert await table.scan("m-2") == []  # keyed by mapping: others see nothing
+        assert not await table.delete(done)  # stale: the release bumped the counter
+        assert await table.delete(released)
+        assert await table.get(mapping, "shardId-1") is None
 
 
 def _client(endpoint: str) -> Any:

@@ -25,7 +25,7 @@ import anyio.lowlevel
 from poller.leases import Lease, lease_key, mapping_prefix
 from poller.state.lease_table import LeaseTable
 
-WRITES = frozenset({"create", "take", "renew", "checkpoint", "release"})
+WRITES = frozenset({"create", "take", "renew", "checkpoint", "release", "delete"})
 T = TypeVar("T")
 
 
@@ -188,6 +188,16 @@ class FakeLeaseTable(LeaseTable):
         return await self._write(
             "release", lease, lambda item: dataclasses.replace(item, owner=None)
         )
+
+    async def delete(self, lease: Lease) -> bool:
+        def apply() -> bool:
+            item = self._shared.items.get(lease.key)
+            if item is None or (item.counter, item.owner) != (lease.counter, lease.owner):
+                return False
+            del self._shared.items[lease.key]
+            return True
+
+        return await self._call("delete", lease.shard_id, apply)
 
     # -- machinery -------------------------------------------------------------------------------
 

@@ -685,3 +685,29 @@ async def test_a_child_lease_waits_for_its_parent_to_end_and_be_released() -> No
         assert parent_lease is not None
         assert (parent_lease.owner, parent_lease.checkpoint) == (None, SHARD_END)
         group.cancel_scope.cancel()
+
+
+async def test_finished_leases_of_shards_gone_from_the_stream_are_deleted() -> None:
+    table = FakeLeaseTable()
+    old = ShardInfo("shardId-000000000000", starting_sequence="0", ending_sequence="200")
+    new = ShardInfo("shardId-000000000001", (old.shard_id,), starting_sequence="201")
+    newer = ShardInfo("shardId-000000000002", starting_sequence="0")
+    async with anyio.create_task_group() as group:
+        a = Replica(table, "a")
+        await a.start(group, [old, new])
+        await wait_for(lambda: a.held == [old.shard_id])
+        assert await a.coordinator.checkpoint(old.shard_id, SHARD_END)
+        await a.coordinator.release(old.shard_id)
+        await wait_for(lambda: a.held == [new.shard_id])
+        # A lease this replica's listing does not show yet, never finished: kept.
+        await table.client("other").create(MAPPING, newer.shard_id, (), "TRIM_HORIZON")
+        # The old shard is trimmed past retention: the listing drops it.
+        a.coordinator.offer([new])
+        await wait_for(lambda: table.item(MAPPING, old.shard_id) is None)
+        assert [c.outcome for c in a.table.calls_of("a", "delete", old.shard_id)] == ["ok"]
+        scans = len(a.ok_calls("scan"))
+        await wait_for(lambda: len(a.ok_calls("scan")) >= scans + 2)
+        assert table.item(MAPPING, newer.shard_id) is not None
+        assert table.item(MAPPING, new.shard_id) is not None  # held: never deleted
+        assert [f["shard"] for _, f in a.log.events("lease_deleted")] == [old.shard_id]
+        group.cancel_scope.cancel()
