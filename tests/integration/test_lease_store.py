@@ -192,3 +192,16 @@ async def test_an_unreachable_lease_table_is_retried_until_shutdown(
             )
             daemon.stop()  # returns without having started a mapping
     assert metrics.value("poller_invocations_total") == 0
+
+
+async def test_disabling_a_mapping_releases_its_leases(endpoint: str, kinesis: Any) -> None:
+    name, table = unique("s"), unique("leases")
+    arn = make_stream(kinesis, name, shards=2)
+    put(kinesis, name, [(f"k{i}", f"r-{i}") for i in range(10)])
+    async with running(_config(endpoint, arn, table)) as daemon:
+        await wait_for(lambda: len(itest_handlers.records()) >= 10, 30)
+        assert {i.get("leaseOwner", {}).get("S") for i in _leases(endpoint, table)} == {"solo"}
+        assert await daemon.set_enabled(f"fn-{name}", False)
+        await wait_for(
+            lambda: all("leaseOwner" not in i for i in _leases(endpoint, table)), timeout=15
+        )
