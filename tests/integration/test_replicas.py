@@ -183,3 +183,81 @@ def test_a_replica_cut_off_from_dynamodb_stops_before_its_leases_can_move(
         if b["shard"] in theirs and b["worker"] != "w3" and b["start"] > cut
     )
     assert last_there < first_elsewhere, (last_there, first_elsewhere)
+
+
+def test_parents_finish_before_children_start_across_replicas(
+    endpoint: str, kinesis: Any, tmp_path: Path
+) -> None:
+    """A split then a merge mid-stream with two replicas: for every key, each record read from
+    a child shard was handled after every record of its ancestors, whichever replica read which.
+    (moto keeps routing puts to a closed parent and copies both parents into a merged child, so
+    the backlog is put before resharding; see test_resharding.py.)"""
+    name, table = unique("s"), unique("leases")
+    arn = make_stream(kinesis, name, shards=2)
+    items = [(f"key-{i % 40}", f"{i % 40}:{i // 40}") for i in range(800)]
+    put(kinesis, name, items)
+    with Fleet(endpoint, arn, table, tmp_path) as fleet:
+        fleet.start("w1")
+        fleet.start("w2")
+        wait_until(lambda: len(fleet.delivered()) >= 100, 30)
+        shards = kinesis.list_shards(StreamName=name)["Shards"]
+        first = shards[0]["HashKeyRange"]
+        middle = (int(first["StartingHashKey"]) + int(first["EndingHashKey"])) // 2
+        kinesis.split_shard(
+            StreamName=name, ShardToSplit=shards[0]["ShardId"], NewStartingHashKey=str(middle)
+        )
+        upper = next(
+            s["ShardId"]
+            for s in kinesis.list_shards(StreamName=name)["Shards"]
+            if s.get("ParentShardId") == shards[0]["ShardId"]
+            and s["HashKeyRange"]["EndingHashKey"] == first["EndingHashKey"]
+        )
+        kinesis.merge_shards(
+            StreamName=name, ShardToMerge=upper, AdjacentShardToMerge=shards[1]["ShardId"]
+        )
+        lineage = {
+            s["ShardId"]: [p for k in ("ParentShardId", "AdjacentParentShardId") if (p := s.get(k))]
+            for s in kinesis.list_shards(StreamName=name)["Shards"]
+        }
+        merged = next(sid for sid, parents in lineage.items() if len(parents) == 2)
+        original = shards[1]["ShardId"]
+
+        def copies_done() -> bool:
+            batches = fleet.batches()
+            copies = sum(len(b["data"]) for b in batches if b["shard"] == merged)
+            originals = {d for b in batches if b["shard"] == original for d in b["data"]}
+            return copies >= len(originals) > 0
+
+        wait_until(copies_done, 90)
+        for replica in fleet.replicas.values():
+            assert replica.stop() == 0
+    assert set(fleet.delivered()) == {data for _, data in items}
+    ancestors = _ancestors(lineage)
+    runs: dict[str, list[tuple[float, float, str, str]]] = {}
+    for batch in fleet.batches():
+        for data in batch["data"]:
+            key = data.split(":")[0]
+            runs.setdefault(key, []).append(
+                (batch["start"], batch["end"], batch["shard"], batch["worker"])
+            )
+    for key, handled in runs.items():
+        for start, _, shard, worker in handled:
+            for _, end, earlier, other in handled:
+                if earlier in ancestors[shard]:
+                    assert end <= start, (key, earlier, other, shard, worker)
+    readers: dict[str, set[str]] = {}
+    for batch in fleet.batches():
+        readers.setdefault(batch["shard"], set()).add(batch["worker"])
+    print("shard -> readers:", readers)
+
+
+def _ancestors(lineage: dict[str, list[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for shard in lineage:
+        todo, seen = list(lineage[shard]), set()
+        while todo:
+            parent = todo.pop()
+            seen.add(parent)
+            todo.extend(lineage.get(parent, []))
+        out[shard] = seen
+    return out
