@@ -119,3 +119,42 @@ def per_key(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def wait_seconds(start: float, seconds: float) -> float:
     return max(0.0, start + seconds - time.monotonic())
+
+
+def split_then_merge(kinesis: Any, name: str) -> tuple[dict[str, list[str]], str]:
+    """Split the first shard of a 2-shard stream, then merge its upper child with the second
+    shard. Returns every shard's parents (by shard id) and the merged child's id."""
+    shards = kinesis.list_shards(StreamName=name)["Shards"]
+    first = shards[0]["HashKeyRange"]
+    middle = (int(first["StartingHashKey"]) + int(first["EndingHashKey"])) // 2
+    kinesis.split_shard(
+        StreamName=name, ShardToSplit=shards[0]["ShardId"], NewStartingHashKey=str(middle)
+    )
+    upper = next(
+        s["ShardId"]
+        for s in kinesis.list_shards(StreamName=name)["Shards"]
+        if s.get("ParentShardId") == shards[0]["ShardId"]
+        and s["HashKeyRange"]["EndingHashKey"] == first["EndingHashKey"]
+    )
+    kinesis.merge_shards(
+        StreamName=name, ShardToMerge=upper, AdjacentShardToMerge=shards[1]["ShardId"]
+    )
+    lineage = {
+        s["ShardId"]: [p for k in ("ParentShardId", "AdjacentParentShardId") if (p := s.get(k))]
+        for s in kinesis.list_shards(StreamName=name)["Shards"]
+    }
+    merged = next(sid for sid, parents in lineage.items() if len(parents) == 2)
+    return lineage, merged
+
+
+def ancestors(lineage: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Every shard's parents, their parents, and so on."""
+    out: dict[str, set[str]] = {}
+    for shard in lineage:
+        todo, seen = list(lineage[shard]), set()
+        while todo:
+            parent = todo.pop()
+            seen.add(parent)
+            todo.extend(lineage.get(parent, []))
+        out[shard] = seen
+    return out

@@ -23,7 +23,7 @@ from lease_support import (
     wait_until,
 )
 from sqs_support import unique
-from stream_support import make_stream, put
+from stream_support import ancestors, make_stream, put, split_then_merge
 from tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -200,27 +200,8 @@ def test_parents_finish_before_children_start_across_replicas(
         fleet.start("w1")
         fleet.start("w2")
         wait_until(lambda: len(fleet.delivered()) >= 100, 30)
-        shards = kinesis.list_shards(StreamName=name)["Shards"]
-        first = shards[0]["HashKeyRange"]
-        middle = (int(first["StartingHashKey"]) + int(first["EndingHashKey"])) // 2
-        kinesis.split_shard(
-            StreamName=name, ShardToSplit=shards[0]["ShardId"], NewStartingHashKey=str(middle)
-        )
-        upper = next(
-            s["ShardId"]
-            for s in kinesis.list_shards(StreamName=name)["Shards"]
-            if s.get("ParentShardId") == shards[0]["ShardId"]
-            and s["HashKeyRange"]["EndingHashKey"] == first["EndingHashKey"]
-        )
-        kinesis.merge_shards(
-            StreamName=name, ShardToMerge=upper, AdjacentShardToMerge=shards[1]["ShardId"]
-        )
-        lineage = {
-            s["ShardId"]: [p for k in ("ParentShardId", "AdjacentParentShardId") if (p := s.get(k))]
-            for s in kinesis.list_shards(StreamName=name)["Shards"]
-        }
-        merged = next(sid for sid, parents in lineage.items() if len(parents) == 2)
-        original = shards[1]["ShardId"]
+        lineage, merged = split_then_merge(kinesis, name)
+        original = "shardId-000000000001"  # the second shard: moto copies it into `merged`
 
         def copies_done() -> bool:
             batches = fleet.batches()
@@ -232,7 +213,7 @@ def test_parents_finish_before_children_start_across_replicas(
         for replica in fleet.replicas.values():
             assert replica.stop() == 0
     assert set(fleet.delivered()) == {data for _, data in items}
-    ancestors = _ancestors(lineage)
+    parents_of = ancestors(lineage)
     runs: dict[str, list[tuple[float, float, str, str]]] = {}
     for batch in fleet.batches():
         for data in batch["data"]:
@@ -243,21 +224,9 @@ def test_parents_finish_before_children_start_across_replicas(
     for key, handled in runs.items():
         for start, _, shard, worker in handled:
             for _, end, earlier, other in handled:
-                if earlier in ancestors[shard]:
+                if earlier in parents_of[shard]:
                     assert end <= start, (key, earlier, other, shard, worker)
     readers: dict[str, set[str]] = {}
     for batch in fleet.batches():
         readers.setdefault(batch["shard"], set()).add(batch["worker"])
     print("shard -> readers:", readers)
-
-
-def _ancestors(lineage: dict[str, list[str]]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for shard in lineage:
-        todo, seen = list(lineage[shard]), set()
-        while todo:
-            parent = todo.pop()
-            seen.add(parent)
-            todo.extend(lineage.get(parent, []))
-        out[shard] = seen
-    return out

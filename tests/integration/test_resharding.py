@@ -17,7 +17,7 @@ from typing import Any
 import itest_handlers
 import pytest
 from sqs_support import running, unique, wait_for
-from stream_support import make_stream, put, stream_config
+from stream_support import ancestors, make_stream, put, split_then_merge, stream_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -41,27 +41,7 @@ async def test_split_and_merge_mid_stream_keep_parents_before_children(
     )
     async with running(config):
         await wait_for(lambda: len(itest_handlers.records()) >= 100, timeout=30)
-        shards = kinesis.list_shards(StreamName=name)["Shards"]
-        first = shards[0]["HashKeyRange"]
-        middle = (int(first["StartingHashKey"]) + int(first["EndingHashKey"])) // 2
-        kinesis.split_shard(
-            StreamName=name, ShardToSplit=shards[0]["ShardId"], NewStartingHashKey=str(middle)
-        )
-        after_split = kinesis.list_shards(StreamName=name)["Shards"]
-        upper_child = next(
-            s["ShardId"]
-            for s in after_split
-            if s.get("ParentShardId") == shards[0]["ShardId"]
-            and s["HashKeyRange"]["EndingHashKey"] == first["EndingHashKey"]
-        )
-        kinesis.merge_shards(
-            StreamName=name, ShardToMerge=upper_child, AdjacentShardToMerge=shards[1]["ShardId"]
-        )
-        lineage = {
-            s["ShardId"]: [p for k in ("ParentShardId", "AdjacentParentShardId") if (p := s.get(k))]
-            for s in kinesis.list_shards(StreamName=name)["Shards"]
-        }
-        merged = next(sid for sid, parents in lineage.items() if len(parents) == 2)
+        lineage, merged = split_then_merge(kinesis, name)
         # The merged child holds moto's copies of shard 1's records: wait for them too.
         await wait_for(
             lambda: any(r["eventID"].startswith(merged) for r in itest_handlers.records()),
@@ -76,11 +56,11 @@ async def test_split_and_merge_mid_stream_keep_parents_before_children(
     shards_per_key: dict[str, list[str]] = defaultdict(list)
     for record in itest_handlers.records():
         shards_per_key[record["kinesis"]["partitionKey"]].append(record["eventID"].split(":")[0])
-    ancestors = _ancestors(lineage)
+    parents_of = ancestors(lineage)
     for key, order in shards_per_key.items():
         for position, shard in enumerate(order):
             later = order[position + 1 :]
-            assert not set(later) & ancestors[shard], (key, order)
+            assert not set(later) & parents_of[shard], (key, order)
 
 
 def _copies_done(merged: str) -> bool:
@@ -89,13 +69,3 @@ def _copies_done(merged: str) -> bool:
         r for r in itest_handlers.records() if r["eventID"].startswith("shardId-000000000001")
     ]
     return len(copies) >= len(originals) > 0
-
-
-def _ancestors(lineage: dict[str, list[str]]) -> dict[str, set[str]]:
-    def up(shard: str) -> set[str]:
-        out: set[str] = set()
-        for parent in lineage.get(shard, []):
-            out |= {parent} | up(parent)
-        return out
-
-    return {shard: up(shard) for shard in lineage}

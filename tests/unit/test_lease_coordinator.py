@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -166,6 +167,20 @@ async def settle(predicate: Callable[[], bool], steady: float, timeout: float = 
             elif since is None:
                 since = time.monotonic()
             await anyio.sleep(0.003)
+
+
+@asynccontextmanager
+async def lone_replica(
+    timing: Timing = TIMING,
+) -> AsyncIterator[tuple[FakeLeaseTable, Replica, str]]:
+    """One replica "a" holding the only lease of a one-shard stream; cancelled at the end."""
+    table = FakeLeaseTable()
+    async with anyio.create_task_group() as group:
+        a = Replica(table, "a", timing)
+        await a.start(group, shard_list(1))
+        await wait_for(lambda: len(a.held) == 1)
+        yield table, a, a.held[0]
+        group.cancel_scope.cancel()
 
 
 async def renewed(replica: Replica, *shard_ids: str) -> None:
@@ -431,12 +446,7 @@ async def test_an_owner_cut_off_from_the_table_stops_before_anyone_may_take_over
 
 
 async def test_transient_renewal_errors_within_the_hold_time_keep_the_lease() -> None:
-    table = FakeLeaseTable()
-    async with anyio.create_task_group() as group:
-        a = Replica(table, "a", ROOMY)
-        await a.start(group, shard_list(1))
-        await wait_for(lambda: len(a.held) == 1)
-        (shard_id,) = a.held
+    async with lone_replica(ROOMY) as (_table, a, shard_id):
         a.table.fail_next(2, client_error("ThrottlingException"), ops={"renew"})
         await wait_for(lambda: a.count("poller_lease_renewal_failures_total") == 2)
         await renewed(a, shard_id)
@@ -450,16 +460,10 @@ async def test_transient_renewal_errors_within_the_hold_time_keep_the_lease() ->
         ] * 2
         renews = a.table.calls_of("a", "renew")
         assert [c.outcome for c in renews].count("error") == 2
-        group.cancel_scope.cancel()
 
 
 async def test_renewal_errors_past_the_hold_time_lose_the_lease() -> None:
-    table = FakeLeaseTable()
-    async with anyio.create_task_group() as group:
-        a = Replica(table, "a")
-        await a.start(group, shard_list(1))
-        await wait_for(lambda: len(a.held) == 1)
-        (shard_id,) = a.held
+    async with lone_replica() as (_table, a, shard_id):
         a.table.fail_next(1000, client_error("InternalServerError"), ops={"renew"})
         await wait_for(lambda: a.held == [])
         ((dropped, lost),) = a.log.events("lease_lost")
@@ -467,16 +471,10 @@ async def test_renewal_errors_past_the_hold_time_lose_the_lease() -> None:
         last = a.last_write(shard_id)
         assert last.started + TIMING.hold - EPSILON <= dropped <= last.started + TIMING.hold + SLACK
         assert a.count("poller_lease_renewal_failures_total") >= 2
-        group.cancel_scope.cancel()
 
 
 async def test_a_renewal_whose_response_was_lost_is_reconciled_and_the_lease_kept() -> None:
-    table = FakeLeaseTable()
-    async with anyio.create_task_group() as group:
-        a = Replica(table, "a", ROOMY)
-        await a.start(group, shard_list(1))
-        await wait_for(lambda: len(a.held) == 1)
-        (shard_id,) = a.held
+    async with lone_replica(ROOMY) as (table, a, shard_id):
         a.table.lose_responses(1, ops={"renew"})
         await wait_for(lambda: a.count("poller_lease_renewal_failures_total") == 1)
         (lost,) = [c for c in a.table.calls_of("a", "renew") if c.outcome == "lost"]
@@ -493,16 +491,10 @@ async def test_a_renewal_whose_response_was_lost_is_reconciled_and_the_lease_kep
         lease = table.item(MAPPING, shard_id)
         assert lease is not None
         assert lease.owner == "a"
-        group.cancel_scope.cancel()
 
 
 async def test_a_checkpoint_whose_response_was_lost_counts_as_done_on_retry() -> None:
-    table = FakeLeaseTable()
-    async with anyio.create_task_group() as group:
-        a = Replica(table, "a", ROOMY)
-        await a.start(group, shard_list(1))
-        await wait_for(lambda: len(a.held) == 1)
-        (shard_id,) = a.held
+    async with lone_replica(ROOMY) as (table, a, shard_id):
         await renewed(a, shard_id)  # the renewer now sleeps: the retry below meets the lost write
         a.table.lose_responses(1, ops={"checkpoint"})
         with pytest.raises(ResponseLost):
@@ -518,18 +510,12 @@ async def test_a_checkpoint_whose_response_was_lost_counts_as_done_on_retry() ->
         lease = table.item(MAPPING, shard_id)
         assert lease is not None
         assert (lease.owner, lease.checkpoint) == ("a", "100")
-        group.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("lost_op", ["renew", "checkpoint"])
 async def test_a_checkpoint_after_an_earlier_lost_response_keeps_the_lease(lost_op: str) -> None:
     timing = Timing(1.2)  # renew 0.4 s, hold 1 s
-    table = FakeLeaseTable()
-    async with anyio.create_task_group() as group:
-        a = Replica(table, "a", timing)
-        await a.start(group, shard_list(1))
-        await wait_for(lambda: len(a.held) == 1)
-        (shard_id,) = a.held
+    async with lone_replica(timing) as (table, a, shard_id):
         if lost_op == "renew":
             a.table.lose_responses(1, ops={"renew"})
             # Then the renewer's retries are throttled: only the checkpoint meets the lost write.
@@ -550,7 +536,6 @@ async def test_a_checkpoint_after_an_earlier_lost_response_keeps_the_lease(lost_
         except LeaseLost as exc:
             outcome = exc
         lease = table.item(MAPPING, shard_id)
-        group.cancel_scope.cancel()
     assert lease is not None
     assert lease.owner == "a"  # nobody else ever wrote it
     assert outcome is True, f"{outcome!r}; {a.log.events('lease_lost')}"
@@ -561,12 +546,7 @@ async def test_a_checkpoint_after_an_earlier_lost_response_keeps_the_lease(lost_
 
 
 async def test_checkpoint_refuses_to_go_back_and_needs_the_lease() -> None:
-    table = FakeLeaseTable()
-    async with anyio.create_task_group() as group:
-        a = Replica(table, "a", ROOMY)
-        await a.start(group, shard_list(1))
-        await wait_for(lambda: len(a.held) == 1)
-        (shard_id,) = a.held
+    async with lone_replica(ROOMY) as (table, a, shard_id):
 
         def stored() -> str | None:
             lease = table.item(MAPPING, shard_id)
@@ -594,7 +574,6 @@ async def test_checkpoint_refuses_to_go_back_and_needs_the_lease() -> None:
             await a.coordinator.checkpoint("shardId-000000000007", "5")
         assert lost.value.shard_id == "shardId-000000000007"
         assert a.coordinator.guard("shardId-000000000007").cancel_called
-        group.cancel_scope.cancel()
 
 
 async def test_release_all_leaves_every_lease_unowned_with_its_last_checkpoint() -> None:
