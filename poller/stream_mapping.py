@@ -69,6 +69,11 @@ class StreamMapping:
             return self._function.role
         return f"arn:{self._arn.partition}:iam::{self._arn.account}:role/{self.config.function}"
 
+    @property
+    def _position(self) -> str:
+        """StartingPosition (validation requires it; LATEST stands in only for typing)."""
+        return self.config.starting_position or "LATEST"
+
     async def run(self) -> None:
         labels = self._labels
         self._rt.metrics.register_mapping(*labels)
@@ -143,7 +148,7 @@ class StreamMapping:
                 self._rt,
                 self._labels,
                 self._log,
-                self.config.starting_position or "LATEST",
+                self._position,
                 ctx.checkpoints,
             )
         )
@@ -203,7 +208,7 @@ class StreamMapping:
             reader = self._readers.get(shard.shard_id)
             if reader is not None:
                 reader.shard = shard  # learns that its shard closed
-        position = self.config.starting_position or "LATEST"
+        position = self._position
         stamp = self.config.starting_position_timestamp
         for shard_id in startable(shards, ctx.checkpoints, position, self._readers):
             if leases is not None and not leases.may_start(shard_id):

@@ -8,14 +8,26 @@ from typing import Protocol
 SHARD_END = "SHARD_END"
 
 
+def _is_sequence(text: str) -> bool:
+    # int() alone would accept " 12", "+12" and "1_2"; a sequence number is plain ASCII digits.
+    return text.isascii() and text.isdigit()
+
+
 def _sequence(checkpoint: str) -> int | None:
     """The sequence number as an int, or None for SHARD_END; ValueError for anything else."""
     if checkpoint == SHARD_END:
         return None
-    # int() alone would accept " 12", "+12" and "1_2"; a sequence number is plain ASCII digits.
-    if not (checkpoint.isascii() and checkpoint.isdigit()):
+    if not _is_sequence(checkpoint):
         raise ValueError(f"not a sequence number or {SHARD_END}: {checkpoint!r}")
     return int(checkpoint)
+
+
+def real_checkpoint(value: str | None) -> str | None:
+    """`value` if it is a checkpoint (a sequence number or SHARD_END), else None: a lease's
+    initial-position sentinels (TRIM_HORIZON, LATEST, AT_TIMESTAMP) mean nothing settled yet."""
+    if value is None or value == SHARD_END or _is_sequence(value):
+        return value
+    return None
 
 
 def advances(stored: str | None, new: str) -> bool:

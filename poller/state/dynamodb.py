@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from poller.errors import LeaseLost
-from poller.lease_coordinator import LeaseCoordinator, real_checkpoint
+from poller.lease_coordinator import LeaseCoordinator
 from poller.leases import Timing
 from poller.runtime import Runtime
+from poller.state.base import real_checkpoint
 from poller.state.lease_table import LeaseTable
 
 
