@@ -58,6 +58,7 @@ class LeaseCoordinator:
         self._holding = HeldLeases(table, mapping, me, timing, runtime, labels, self._log)
         self._shards: list[ShardInfo] | None = None
         self._wake = anyio.Event()
+        self._balanced_last = anyio.Event()  # the balancing loop has ended (shutdown)
         self._rng = random.Random()  # noqa: S311 - spreading replicas' choices, not secrecy
 
     # -- what the mapping asks (holding is HeldLeases' job) --------------------------------
@@ -84,6 +85,10 @@ class LeaseCoordinator:
         await self._holding.release(shard_id)
 
     async def release_all(self) -> None:
+        """Graceful stop: once balancing has ended (a take in flight at the stop still lands
+        and is held), release every held lease."""
+        with anyio.move_on_after(2 * self._timing.renew_interval):
+            await self._balanced_last.wait()
         await self._holding.release_all()
 
     async def run(
@@ -105,6 +110,12 @@ class LeaseCoordinator:
     # -- balancing -------------------------------------------------------------------------
 
     async def _balance_loop(self) -> None:
+        try:
+            await self._balance_until_stopped()
+        finally:
+            self._balanced_last.set()
+
+    async def _balance_until_stopped(self) -> None:
         lifecycle = self._rt.lifecycle
         while not lifecycle.stopping.is_set():
             leases: list[Lease] = []

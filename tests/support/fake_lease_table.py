@@ -81,6 +81,7 @@ class FakeLeaseTable(LeaseTable):
         self._shared = _Shared()
         self._faults: list[_Rule] = []  # the first that matches a call applies, in order
         self._hung: anyio.Event | None = None
+        self._hung_ops: frozenset[str] | None = None  # None: every call hangs
 
     def client(self, name: str) -> FakeLeaseTable:
         """Another handle on the same table, with its own faults (one per replica)."""
@@ -101,10 +102,12 @@ class FakeLeaseTable(LeaseTable):
         condition holds), then raise ResponseLost."""
         self._faults.append(_Rule(n, None if ops is None else frozenset(ops)))
 
-    def hang(self) -> None:
-        """Calls block (cancellably, before reaching the table) until `unhang`."""
+    def hang(self, ops: Collection[str] | None = None) -> None:
+        """Calls (of `ops`, default any) block, cancellably and before reaching the table,
+        until `unhang`."""
         if self._hung is None:
             self._hung = anyio.Event()
+        self._hung_ops = None if ops is None else frozenset(ops)
 
     def unhang(self) -> None:
         if self._hung is not None:
@@ -220,7 +223,7 @@ class FakeLeaseTable(LeaseTable):
         write = op in WRITES
         try:
             await anyio.lowlevel.checkpoint()  # the request on its way: cancellable, like I/O
-            while self._hung is not None:
+            while self._hung is not None and (self._hung_ops is None or op in self._hung_ops):
                 await self._hung.wait()
             fault = _pop(self._faults, op)
             if fault is not None and fault.exc is not None:

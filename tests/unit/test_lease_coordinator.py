@@ -690,3 +690,31 @@ async def test_finished_leases_of_shards_gone_from_the_stream_are_deleted() -> N
         assert table.item(MAPPING, new.shard_id) is not None  # held: never deleted
         assert [f["shard"] for _, f in a.log.events("lease_deleted")] == [old.shard_id]
         group.cancel_scope.cancel()
+
+
+async def test_a_take_in_flight_at_shutdown_is_released_too() -> None:
+    """Graceful stop: a take that lands after the stop began is held, then released with the
+    rest, instead of staying owned until it expires."""
+    table = FakeLeaseTable()
+    async with anyio.create_task_group() as group:
+        a = Replica(table, "a")
+        a.table.hang(ops={"take"})
+        await a.start(group, shard_list(1))
+        await wait_for(lambda: len(table.calls_of("a", "take")) == 1)
+        a.lifecycle.stop()
+        releasing = anyio.Event()
+
+        async def release_all() -> None:
+            await a.coordinator.release_all()
+            releasing.set()
+
+        group.start_soon(release_all)
+        await anyio.sleep(TIMING.renew_interval / 2)
+        assert not releasing.is_set()  # waits for the balancing pass to end
+        a.table.unhang()
+        with anyio.fail_after(5):
+            await releasing.wait()
+        (lease,) = table.items(MAPPING)
+        assert lease.owner is None
+        assert a.held == []
+        group.cancel_scope.cancel()
