@@ -27,7 +27,7 @@ from poller.errors import StartupError
 from poller.filter_sources import sqs_keep
 from poller.invokers import InvokeError, Invoker, Throttled
 from poller.mapping_filters import criteria_of
-from poller.model import Batch, SqsMessage, Verdict
+from poller.model import Batch, InvokeResult, SqsMessage, Verdict
 from poller.responses import interpret, settled
 from poller.rules import visibility_timeout_issue
 from poller.runtime import SETTLE_TIMEOUT, Runtime, source_error_recorder
@@ -222,16 +222,13 @@ class SqsMapping:
         async with self._invocations:
             m.concurrent_executions.labels(*self._labels).inc()
             try:
-                async with anyio.create_task_group() as tg:
-                    if self.config.visibility_heartbeat:
-                        tg.start_soon(self._heartbeat, batch)
-                    result = await self._invoker.invoke(batch.event(), request_id)
-                    tg.cancel_scope.cancel()
+                result = await self._invoke(batch, request_id)
             except InvokeError as exc:
                 # Never reached the handler: nothing is deleted, so the messages come back
                 # after their visibility timeout, as on Lambda; pollers back off.
                 if isinstance(exc, Throttled):
                     m.throttles.labels(*self._labels).inc()
+                m.failed_invoke_events.labels(*self._labels).inc(len(messages))
                 self._log.warning(
                     "invoke_failed", batch_id=batch.batch_id, size=len(messages), error=str(exc)
                 )
@@ -262,6 +259,26 @@ class SqsMapping:
         if outcome.verdict is not Verdict.FAILURE and done:
             succeeded = set(done)
             await self._delete([msg for msg in messages if msg.message_id in succeeded], batch)
+
+    async def _invoke(self, batch: Batch, request_id: str) -> InvokeResult:
+        """Invoke with the batch's event (kept invisible meanwhile with `visibility_heartbeat`).
+
+        Raises InvokeError itself, not inside an exception group, when the event never reached
+        the handler.
+        """
+        if not self.config.visibility_heartbeat:
+            return await self._invoker.invoke(batch.event(), request_id)
+        failure: InvokeError | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat, batch)
+            try:
+                result = await self._invoker.invoke(batch.event(), request_id)
+            except InvokeError as exc:
+                failure = exc
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return result
 
     async def _delete(self, messages: list[SqsMessage], batch: Batch) -> None:
         assert self._queue is not None

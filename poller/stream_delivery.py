@@ -162,6 +162,7 @@ class Delivery:
             except InvokeError as exc:  # the event never reached the function
                 if isinstance(exc, Throttled):
                     m.throttles.labels(*labels).inc()
+                m.failed_invoke_events.labels(*labels).inc(len(records))
                 self._log.warning("invoke_failed", batch_id=batch_id, error=str(exc)[:500])
                 return None
             finally:

@@ -263,3 +263,27 @@ async def test_visibility_heartbeat_keeps_a_long_batch_invisible(endpoint: str, 
     # Without the heartbeat a second poller would have received it again after 2 s.
     assert len(itest_handlers.records()) == 1
     assert depth(sqs, url) == 0
+
+
+@pytest.mark.parametrize("heartbeat", [False, True], ids=["plain", "heartbeat"])
+async def test_a_throttled_invocation_leaves_the_batch_and_the_daemon_runs_on(
+    endpoint: str, sqs: Any, heartbeat: bool
+) -> None:
+    # reserved_concurrency 0: every invocation is throttled before it reaches the handler.
+    queue = unique("throttled")
+    url = make_queue(sqs, queue, visibility=2)
+    text = config_yaml(
+        endpoint, queue, extra_mapping=f"visibility_heartbeat: {str(heartbeat).lower()}\n"
+    ).replace("timeout: 3\n", "timeout: 1\n    reserved_concurrency: 0\n")
+    async with running(text) as daemon:
+        labels = {"mapping": f"fn-{queue}", **LABELS}
+        send(sqs, url, ["a", "b"])
+        await wait_for(lambda: metric(daemon, "poller_throttles_total", **labels) >= 2, timeout=20)
+        assert metric(daemon, "poller_invocations_total", **labels) == 0
+        assert metric(daemon, "poller_deleted_events_total", **labels) == 0
+        assert metric(daemon, "poller_failed_invoke_events_total", **labels) >= 2
+        status, _ = await http_get(daemon.http_port, "/healthz")
+        assert status == 200
+    assert itest_handlers.records() == []
+    assert depth(sqs, url) == 2  # nothing deleted: the messages come back, as on Lambda
+

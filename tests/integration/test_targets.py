@@ -103,6 +103,7 @@ async def test_unreachable_url_is_retried_without_using_retries(
         labels = {"mapping": f"fn-{name}", "function": "fn"}
         assert metric(daemon, "poller_errors_total", **labels) == 0
         assert metric(daemon, "poller_dropped_events_total", **labels) == 0  # R = 0, unused
+        assert metric(daemon, "poller_failed_invoke_events_total", **labels) >= 2
 
 
 @pytest.mark.parametrize(
@@ -149,3 +150,4 @@ async def test_reserved_concurrency_zero_throttles_every_invocation(
         await wait_for(lambda: metric(daemon, "poller_throttles_total", **labels) >= 2)
         assert metric(daemon, "poller_invocations_total", **labels) == 0
         assert metric(daemon, "poller_dropped_events_total", **labels) == 0
+        assert metric(daemon, "poller_failed_invoke_events_total", **labels) >= 2
