@@ -14,6 +14,7 @@ import anyio
 import structlog
 
 from poller.invokers import InvokeError, Throttled
+from poller.invokers.runtime_errors import TIMED_OUT, timed_out
 from poller.model import FunctionError, InvokeResult
 
 log = structlog.get_logger("poller.invoke")
@@ -21,17 +22,8 @@ log = structlog.get_logger("poller.invoke")
 # Where the RIE listens in a container image: http://HOST:PORT + RIE_PATH.
 RIE_PATH = "/2015-03-31/functions/function/invocations"
 CONNECT_TIMEOUT = 5.0
-TIMED_OUT = "Task timed out after"
 _ERROR_KEYS = frozenset({"errorMessage", "errorType", "stackTrace", "requestId"})
 _SNIPPET = 200
-
-
-def timed_out(request_id: str, timeout: float, now: dt.datetime) -> FunctionError:
-    """Lambda's timeout error: `<timestamp> <request id> Task timed out after 3.00 seconds`."""
-    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return FunctionError(
-        f"{stamp} {request_id} {TIMED_OUT} {timeout:.2f} seconds", "Sandbox.Timedout"
-    )
 
 
 def error_from_payload(body: bytes, fallback_type: str) -> FunctionError:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -21,6 +19,7 @@ from poller.errors import StartupError
 from poller.invokers import InvokeError
 from poller.invokers.context import FunctionIdentity
 from poller.invokers.python import function_identity
+from poller.invokers.runtime_errors import exited, out_of_memory, timed_out
 from poller.invokers.worker import Worker, exchange, launch, reap
 from poller.model import FunctionError, InvokeResult
 
@@ -62,29 +61,6 @@ def worker_environment(
         "LAMBDA_RUNTIME_DIR": _RUNTIME_DIR,
         "TZ": ":UTC",
     }
-
-
-def timed_out(request_id: str, timeout: float) -> FunctionError:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return FunctionError(
-        f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds", "Sandbox.Timedout"
-    )
-
-
-def exited(request_id: str | None, returncode: int) -> FunctionError:
-    """Lambda's wording for a runtime that died: `exit status 1`, `signal: killed`."""
-    if returncode >= 0:
-        status = f"exit status {returncode}"
-    else:
-        status = f"signal: {(signal.strsignal(-returncode) or str(-returncode)).lower()}"
-    prefix = f"RequestId: {request_id} Error: " if request_id else ""
-    return FunctionError(f"{prefix}Runtime exited with error: {status}", "Runtime.ExitError")
-
-
-def out_of_memory(request_id: str) -> FunctionError:
-    # Lambda's report when a function outgrows its memory; the worker is then SIGKILLed.
-    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
-    return FunctionError(message, "Runtime.OutOfMemory")
 
 
 class ProcessInvoker:

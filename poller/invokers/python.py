@@ -23,6 +23,7 @@ import structlog
 from poller.config import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers.context import FunctionIdentity, LambdaContext
+from poller.invokers.runtime_errors import exit_status, exited, timed_out
 from poller.model import FunctionError, InvokeResult
 
 log = structlog.get_logger("poller.invoke")
@@ -121,15 +122,15 @@ class PythonInvoker:
                 value = await self._run(event, context)
             except Exception as exc:
                 outcome = FunctionError(str(exc), type(exc).__name__, _stack_trace(exc))
+            except SystemExit as exc:
+                # On Lambda the runtime process ends and the invocation fails with ExitError;
+                # here it ends the invocation only, never the daemon.
+                outcome = exited(request_id, exit_status(exc.code))
             else:
                 outcome = _marshal(value)
         duration = time.monotonic() - started
         if scope.cancelled_caught:
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            outcome = FunctionError(
-                f"{stamp} {request_id} Task timed out after {self._timeout:.2f} seconds",
-                "Sandbox.Timedout",
-            )
+            outcome = timed_out(request_id, self._timeout)
         if isinstance(outcome, FunctionError):
             log.warning("handler_error", function=self.function_name, **outcome.payload(request_id))
             return InvokeResult(request_id, duration, error=outcome)

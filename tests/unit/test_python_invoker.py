@@ -221,6 +221,39 @@ async def test_exception_becomes_error_payload(
     json.dumps(payload)
 
 
+def _exits_with(code: object) -> Callable[..., Any]:
+    def handler(event: dict[str, Any], context: LambdaContext) -> None:
+        sys.exit(code)  # type: ignore[arg-type]
+
+    return handler
+
+
+def _async_exits_with(code: object) -> Callable[..., Any]:
+    async def handler(event: dict[str, Any], context: LambdaContext) -> None:
+        sys.exit(code)  # type: ignore[arg-type]
+
+    return handler
+
+
+@pytest.mark.parametrize("make", [_exits_with, _async_exits_with], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(None, 0), (0, 0), (3, 3), (256 + 7, 7), ("bye", 1), (True, 1)],
+    ids=["none", "zero", "three", "wraps", "text", "bool"],
+)
+async def test_sys_exit_fails_the_invocation_as_runtime_exit_error(
+    make: Callable[[object], Callable[..., Any]], code: object, status: int
+) -> None:
+    # Lambda's runtime process would end; here only the invocation does, in Lambda's words.
+    result = await call(make(code))
+    assert result.payload is None
+    assert result.error is not None
+    assert result.error.error_type == "Runtime.ExitError"
+    assert result.error.error_message == (
+        f"RequestId: {REQUEST_ID} Error: Runtime exited with error: exit status {status}"
+    )
+
+
 async def test_nested_stack_trace_lists_handler_then_helper() -> None:
     result = await call(sync_raises_nested)
     assert result.error is not None
