@@ -133,21 +133,24 @@ class SqsMapping:
         self._scale = state
 
     async def _poller(self, index: int) -> None:
-        # Loop: gather a batch (the only cancellable part at shutdown), invoke it, settle it.
-        # A poller above the current target retires after finishing its batch.
+        # Loop: gather a batch, invoke it, settle it. A poller above the current target, or
+        # any poller once stopping begins, leaves after its batch, and after invoking what it
+        # received past the 6 MB cap (`carry`) too.
         carry: list[SqsMessage] = []
         try:
-            while index < self._scale.target:
+            while True:
                 batch, carry = await self._collect(carry)
                 if batch:
                     await self._process(batch)
-                if self._rt.lifecycle.stopping.is_set():
+                if carry:
+                    continue
+                if self._rt.lifecycle.stopping.is_set() or index >= self._scale.target:
                     break
         finally:
-            if carry:
+            if carry:  # the drain deadline cut this poller off: release what it never invoked
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT):
                     assert self._queue is not None
-                    await self._queue.change_visibility(carry, 0)  # never invoked: release now
+                    await self._queue.change_visibility(carry, 0)
             self._active.discard(index)
             self._rt.metrics.pollers.labels(*self._labels).set(len(self._active))
 

@@ -287,3 +287,27 @@ async def test_a_throttled_invocation_leaves_the_batch_and_the_daemon_runs_on(
     assert itest_handlers.records() == []
     assert depth(sqs, url) == 2  # nothing deleted: the messages come back, as on Lambda
 
+
+async def test_batches_stop_at_6_mb_and_what_overflows_opens_the_next(
+    endpoint: str, sqs: Any
+) -> None:
+    # 30 messages of 240 KiB are about 7 MiB: more than one 6 MB invocation, whatever the
+    # batch size. Messages received past the cap are carried into the next batch, not dropped
+    # and not sent back to the queue.
+    queue = unique("big")
+    url = make_queue(sqs, queue)
+    bodies = [f"{i:02d}" + "x" * (240 * 1024) for i in range(30)]
+    for body in bodies:
+        send(sqs, url, [body])
+    extra = "batch_size: 100\nmaximum_batching_window_in_seconds: 2\n"
+    async with running(config_yaml(endpoint, queue, extra_mapping=extra)) as daemon:
+        labels = {"mapping": f"fn-{queue}", **LABELS}
+        await wait_for(lambda: metric(daemon, "poller_deleted_events_total", **labels) == 30)
+        # Nothing was released early: every message was received exactly once.
+        assert metric(daemon, "poller_polled_events_total", **labels) == 30
+    with itest_handlers.lock:
+        events = [call["event"] for call in itest_handlers.calls]
+    assert len(events) >= 2
+    assert all(len(json.dumps(event).encode()) <= 6 * 1024 * 1024 for event in events)
+    assert sorted(r["body"] for r in itest_handlers.records()) == sorted(bodies)
+    assert depth(sqs, url) == 0
