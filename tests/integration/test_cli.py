@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -135,24 +137,46 @@ def _wait_file(path: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def _http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def test_unreachable_endpoint_is_retried_logged_and_counted(tmp_path: Path) -> None:
     import socket
 
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    ports = []
+    for _ in range(2):  # a port nothing listens on (the endpoint), and one for poller's HTTP
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    endpoint, http = ports
     path = tmp_path / "poller.yaml"
+    # http: {listen: <port>}, then logging: {format: json, level: info} (the brace closes it)
+    logging_json = f'listen: "127.0.0.1:{http}"}}\nlogging: {{format: json, level: info'
     path.write_text(
-        config_yaml(f"http://127.0.0.1:{port}", "q")
-        .replace(
-            'listen: "127.0.0.1:0"', 'listen: "127.0.0.1:0"}\nlogging: {format: json, level: info'
+        config_yaml(f"http://127.0.0.1:{endpoint}", "q").replace(
+            'listen: "127.0.0.1:0"', logging_json
         )
-        .replace('listen: "127.0.0.1:0"}}', 'listen: "127.0.0.1:0"}')
     )
     proc = _start(path)
     try:
         time.sleep(12)
         assert proc.poll() is None, "the daemon must keep retrying, not exit"
+        assert _http_status(f"http://127.0.0.1:{http}/healthz") == 200
+        assert _http_status(f"http://127.0.0.1:{http}/readyz") == 503  # not polling yet
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        [errors] = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("poller_source_errors_total{")
+            and 'operation="GetQueueAttributes"' in line
+        ]
+        assert float(errors.rsplit(" ", 1)[1]) >= 2
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
