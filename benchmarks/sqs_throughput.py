@@ -157,6 +157,9 @@ def poller_config_text(endpoint: str, queue_name: str, concurrency: int, log_lev
         "aws": {"region": bench.REGION, "endpoint_url": endpoint},
         "http": {"enabled": False},
         "logging": {"level": log_level},
+        # The raw loop abandons its long polls when cancelled; `finish` (the default) would wait
+        # for poller's idle polls to end (up to 20 s), timing the server's wait, not poller.
+        "shutdown_receives": "cancel",
         "functions": {"noop": {"handler": "noop_handler:handler", "code_uri": "benchmarks"}},
         "mappings": [
             {

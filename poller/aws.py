@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -121,13 +121,15 @@ def retrying(
     retry_all: bool = False,
     max_wait: float = 30.0,
     give_up_after: float | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> AsyncRetrying:
     """Retry with exponential backoff and jitter (0.5 s up to `max_wait`), forever or, with
     `give_up_after`, until that many seconds have passed (the last error is then raised).
 
     Retries retriable errors only, or every Exception with `retry_all` (runtime polling, where a
     deleted queue or a revoked permission may come back). Sleeps with anyio, so a cancel scope
-    (shutdown) interrupts the wait.
+    (shutdown) interrupts the wait; `sleep` may instead return early (`Lifecycle.sleep`), so the
+    caller decides what an interrupted wait means.
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -141,7 +143,7 @@ def retrying(
         ),
         wait=wait_exponential_jitter(multiplier=0.5, max=max_wait),
         before_sleep=before_sleep,
-        sleep=anyio.sleep,
+        sleep=sleep,
         stop=stop_after_delay(give_up_after) if give_up_after is not None else stop_never,
         reraise=True,
     )

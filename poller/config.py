@@ -201,6 +201,10 @@ class PollerConfig(BaseModel):
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()
     shutdown_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # An SQS long poll in flight when a mapping stops: `finish` lets it end (at most 20 s) and
+    # handles what it brings, so the queue hands nothing to a dead request; `cancel` stops at
+    # once, and messages the queue hands the abandoned request wait out their visibility timeout.
+    shutdown_receives: Literal["finish", "cancel"] = "finish"
     functions: Annotated[dict[str, FunctionConfig], Field(min_length=1)]
     # Invocations at once across all functions (Lambda's account concurrency, 1000 by
     # default); one over it is a throttle.

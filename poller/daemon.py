@@ -1,9 +1,12 @@
 """The daemon: one root task group holding the HTTP server and every mapping's task tree.
 
-Shutdown has three phases. (1) `stop()` cancels intake: no new receives. (2) In-flight batches
-drain for up to `shutdown_timeout`, after which they are cancelled (their messages reappear after
-the visibility timeout). (3) Deleting what succeeded runs shielded and bounded, so it completes
-even while phase 2 is being cut short. A clean shutdown neither loses nor redelivers a message.
+Shutdown has three phases. (1) `stop()` cancels intake: no new receives. With
+`shutdown_receives: finish` an SQS long poll already open runs to its end and what it brings is
+handled, since the queue would hide those messages for their visibility timeout otherwise.
+(2) In-flight batches drain for up to `shutdown_timeout`, after which they are cancelled (their
+messages reappear after the visibility timeout). (3) Deleting what succeeded runs shielded and
+bounded, so it completes even while phase 2 is being cut short. A clean shutdown neither loses
+nor redelivers a message.
 """
 
 from __future__ import annotations
@@ -66,7 +69,11 @@ class Daemon:
     def stop(self) -> None:
         """Phase 1: stop intake; in-flight batches drain within `shutdown_timeout`."""
         if not self.lifecycle.stopping.is_set():
-            log.info("shutdown_started", drain_timeout=self.config.shutdown_timeout)
+            log.info(
+                "shutdown_started",
+                drain_timeout=self.config.shutdown_timeout,
+                receives=self.config.shutdown_receives,
+            )
             self.notifier.stopping()
             self.lifecycle.stop()
 
@@ -88,6 +95,7 @@ class Daemon:
                 self.readiness,
                 self.lifecycle,
                 log_records=self.config.logging.log_records,
+                finish_receives=self.config.shutdown_receives == "finish",
             )
             opened: list[CheckpointStore] = []
 

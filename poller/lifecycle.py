@@ -39,6 +39,11 @@ class Lifecycle:
         if child in self._children:
             self._children.remove(child)
 
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, returning early when stopping starts (a wait between attempts is intake)."""
+        with self.intake():
+            await anyio.sleep(seconds)
+
     @contextmanager
     def intake(self) -> Iterator[anyio.CancelScope]:
         with anyio.CancelScope() as scope:

@@ -24,6 +24,9 @@ class Runtime:
     lifecycle: Lifecycle
     status: StatusBoard = field(default_factory=StatusBoard)
     log_records: bool = False  # logging.log_records: batch lines carry their event records
+    # shutdown_receives: finish (an SQS receive in flight at stop ends and its messages are
+    # handled) or cancel (it is abandoned).
+    finish_receives: bool = True
 
 
 def source_error_recorder(

@@ -173,28 +173,39 @@ class SqsMapping:
             )
             if step is None or self._rt.lifecycle.stopping.is_set():
                 return batch, []
-            received: list[SqsMessage] = []  # stays empty when shutdown cancels the receive
-            with self._rt.lifecycle.intake():
-                received = await self._receive(step.max_messages, step.wait_seconds)
-                if not batch:
-                    self._set_target(
-                        scaling.after_poll(
-                            self._scale,
-                            self._policy,
-                            len(received),
-                            step.max_messages,
-                            time.monotonic(),
-                        )
+            received = await self._receive(step.max_messages, step.wait_seconds)
+            if not batch:
+                self._set_target(
+                    scaling.after_poll(
+                        self._scale,
+                        self._policy,
+                        len(received),
+                        step.max_messages,
+                        time.monotonic(),
                     )
+                )
             pending = await self._filter(received)
             if not batch and not pending:
                 return [], []  # an empty long poll: let the poller re-check its place
 
     async def _receive(self, max_messages: int, wait: int) -> list[SqsMessage]:
+        """One ReceiveMessage, retried with backoff while it fails; [] once stopping has begun.
+
+        A call in flight when the mapping stops runs to its end with `shutdown_receives: finish`
+        (the server would otherwise hand messages to a request nobody reads, hiding them for
+        their visibility timeout), and what it returns is handled; with `cancel` it is cut off.
+        """
         assert self._queue is not None
-        async for attempt in retrying(self._on_source_error("ReceiveMessage"), retry_all=True):
-            with attempt:
+        lifecycle = self._rt.lifecycle
+        messages: list[SqsMessage] = []
+        cut_off = contextlib.nullcontext if self._rt.finish_receives else lifecycle.intake
+        async for attempt in retrying(
+            self._on_source_error("ReceiveMessage"), retry_all=True, sleep=lifecycle.sleep
+        ):
+            with attempt, cut_off():
                 async with self._receive_lock or contextlib.nullcontext():
+                    if lifecycle.stopping.is_set():
+                        return []
                     messages = await self._queue.receive(max_messages, wait)
         self._rt.readiness.set(self.name, True)
         self._rt.metrics.polled_events.labels(*self._labels).inc(len(messages))

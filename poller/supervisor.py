@@ -33,7 +33,15 @@ from poller.stream_mapping import StreamMapping
 log = structlog.get_logger("poller.supervisor")
 Mapping = SqsMapping | StreamMapping
 # Sections a reload cannot change in a running daemon: they need a restart.
-FIXED_SECTIONS = ("aws", "embedded", "http", "logging", "state", "concurrency_limit")
+FIXED_SECTIONS = (
+    "aws",
+    "embedded",
+    "http",
+    "logging",
+    "state",
+    "concurrency_limit",
+    "shutdown_receives",
+)
 
 
 @dataclass(eq=False)

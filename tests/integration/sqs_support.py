@@ -132,11 +132,15 @@ def config_yaml(
     timeout: int = 3,
     extra_mapping: str = "",
     shutdown_timeout: float = 10,
+    shutdown_receives: str = "cancel",
 ) -> str:
+    """A one-mapping config. Tests stop with `shutdown_receives: cancel` unless they test
+    `finish` (the default), which would hold each teardown for the pollers' 20 s long polls."""
     return textwrap.dedent(f"""\
         aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
         http: {{listen: "127.0.0.1:0"}}
         shutdown_timeout: {shutdown_timeout}
+        shutdown_receives: {shutdown_receives}
         functions:
           fn:
             handler: "{handler}"

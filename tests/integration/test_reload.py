@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import itest_handlers
 import pytest
 import structlog.testing
@@ -19,6 +20,7 @@ from sqs_support import (
     config_yaml,
     depth,
     make_queue,
+    metric,
     queue_arn,
     running,
     send,
@@ -64,6 +66,33 @@ async def test_reload_keeps_unchanged_mappings_and_starts_new_ones(endpoint: str
         await wait_for(lambda: depth(sqs, url2) == 0, timeout=30)
     assert sorted(r["body"] for r in itest_handlers.records()) == ["one", "three", "two"]
     assert depth(sqs, url1) == 1
+
+
+@pytest.mark.anyio
+async def test_restarting_an_sqs_mapping_hides_no_message(endpoint: str, sqs: Any) -> None:
+    # With `shutdown_receives: finish` the old instance's open long polls end before the new
+    # instance starts, and what they took is handled: nothing waits out the visibility timeout.
+    # (A short shutdown_timeout cuts the new instance's idle polls at the end of the test.)
+    queue = unique("restart")
+    url = make_queue(sqs, queue, visibility=120)
+    bodies = [f"m{i}" for i in range(50)]
+
+    def config(extra: str = "") -> str:
+        return config_yaml(
+            endpoint, queue, extra_mapping=extra, shutdown_timeout=2, shutdown_receives="finish"
+        )
+
+    async with running(config()) as daemon:
+        assert daemon.supervisor is not None
+        [old] = daemon.supervisor.running.values()
+        receives = {"operation": "ReceiveMessage"}
+        await wait_for(lambda: metric(daemon, "poller_aws_api_calls_total", **receives) >= 5)
+        await anyio.sleep(0.5)  # the old instance's pollers are inside their long polls
+        await daemon.reload(parse_config(config("batch_size: 5\n"), os.environ))
+        send(sqs, url, bodies)
+        await wait_for(lambda: depth(sqs, url) == 0, timeout=40)
+        assert old not in daemon.supervisor.running.values()
+    assert sorted(r["body"] for r in itest_handlers.records()) == sorted(bodies)
 
 
 @pytest.mark.anyio

@@ -117,6 +117,7 @@ def test_defaults() -> None:
     assert config.logging.level == "info"
     assert config.logging.format == "auto"
     assert config.shutdown_timeout == 30.0
+    assert config.shutdown_receives == "finish"
     function = config.functions["fn"]
     assert function.timeout == 3
     assert function.memory_size == 128
@@ -493,6 +494,11 @@ def test_boolean_batch_size_is_rejected() -> None:
             "functions: {fn: {handler: 'a:b'}}\nshutdown_timeout: 0\n",
             [rng("shutdown_timeout", 0, "greater than 0.0")],
             id="shutdown-timeout",
+        ),
+        pytest.param(
+            "functions: {fn: {handler: 'a:b'}}\nshutdown_receives: drop\n",
+            ["shutdown_receives: Input should be 'finish' or 'cancel'"],
+            id="shutdown-receives",
         ),
         pytest.param(
             "functions: {fn: {handler: 'a:b'}}\nextra: 1\n",
