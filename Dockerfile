@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# poller as a container: `docker build -t poller .`, then mount a config (and handler code):
-#   docker run -v "$PWD/deploy:/etc/poller:ro" -p 9102:9102 poller
+# poller as a container: `docker build -t poller .`, then mount a folder holding config.yaml
+# (start from config/poller.example.yaml) and the handler code:
+#   docker run -v "$PWD/my-poller:/etc/poller:ro" -p 9102:9102 poller
 # The config's http.listen must be 0.0.0.0:9102 for the published port to reach /metrics
 # (the default, 127.0.0.1:9102, serves the HEALTHCHECK below but nothing outside the container).
 # Handler modules next to config.yaml import as is (the working directory is /etc/poller);

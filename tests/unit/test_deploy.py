@@ -598,3 +598,14 @@ def test_dashboard_structure() -> None:
         if any("mapping" in exported_series()[n] for n in names):
             assert '"$mapping"' in target["expr"], title
             assert '"$function"' in target["expr"], title
+
+
+def test_ci_runs_the_readme_set_up_commands_verbatim() -> None:
+    # The README's set-up is two commands; CI must run the test one exactly as written.
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Set-up: two commands", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.+?)\n```", section)
+    assert len(commands) == 2
+    assert commands[0].endswith(".venv/bin/poller demo")
+    assert commands[1].endswith(".venv/bin/pytest")
+    assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
