@@ -220,3 +220,60 @@ def test_sigterm_during_slow_batch_finishes_deletes_and_exits_0(
     assert elapsed < 15
     assert (tmp_path / "finished").read_text() == "done\n"  # handled once, not cut short
     assert depth(sqs, url) == 0  # deleted: it will not be redelivered
+
+
+RECORDING_HANDLER = """\
+import pathlib, time
+def handler(event, context):
+    for record in event["Records"]:
+        if record["body"] == "slow":
+            pathlib.Path(__file__).with_name("started").write_text("1")
+            time.sleep(2)
+    with open(pathlib.Path(__file__).with_name("handled"), "a") as f:
+        f.writelines(record["body"] + "\\n" for record in event["Records"])
+"""
+
+
+def test_sigterm_with_the_default_finish_drains_the_open_long_polls_too(
+    tmp_path: Path, endpoint: str, sqs: Any
+) -> None:
+    # The default `shutdown_receives: finish`, through the real signal handler: a slow batch is
+    # in flight and the other pollers sit in long polls when SIGTERM arrives; messages sent
+    # right after are taken by those polls, handled once and deleted, and nothing is left
+    # hidden in the queue.
+    queue = unique("sigterm-finish")
+    url = make_queue(sqs, queue, visibility=120)
+    (tmp_path / "recording_handler.py").write_text(RECORDING_HANDLER)
+    path = tmp_path / "poller.yaml"
+    text = config_yaml(
+        endpoint,
+        queue,
+        handler="recording_handler:handler",
+        shutdown_timeout=30,
+        shutdown_receives="finish",
+    )
+    path.write_text(text.replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"'))
+    proc = _start(path)
+    try:
+        send(sqs, url, ["slow"])
+        _wait_file(tmp_path / "started", timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        bodies = [f"after-{i}" for i in range(50)]
+        send(sqs, url, bodies)
+        out, _ = proc.communicate(timeout=45)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "drain_timed_out" not in out
+    handled = (tmp_path / "handled").read_text().splitlines()
+    assert handled.count("slow") == 1
+    late = [body for body in handled if body != "slow"]
+    assert late, "the polls open at SIGTERM brought messages, and they were handled"
+    assert len(late) == len(set(late))
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"  # nothing hidden
+    assert int(attrs["ApproximateNumberOfMessages"]) == len(bodies) - len(late)
