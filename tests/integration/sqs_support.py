@@ -164,6 +164,17 @@ async def running(config_text: str) -> AsyncIterator[Daemon]:
             daemon.stop()
 
 
+# moto sometimes hands one message to two concurrent ReceiveMessage calls inside its visibility
+# timeout (seen with plain aioboto3 receivers too; see benchmarks/README.md): a handful of repeats
+# in a test's deliveries are the server's, not poller's.
+MOTO_REPEATS = 2
+
+
+def repeats(handled: list[str]) -> int:
+    """How many deliveries repeat one before them."""
+    return len(handled) - len(set(handled))
+
+
 def metric(daemon: Daemon, name: str, **labels: str) -> float:
     return daemon.metrics.value(name, **labels)
 
