@@ -174,7 +174,7 @@ class SqsMapping:
             if step is None or self._rt.lifecycle.stopping.is_set():
                 return batch, []
             received = await self._receive(step.max_messages, step.wait_seconds)
-            if not batch:
+            if not batch and not self._rt.lifecycle.stopping.is_set():  # no rescaling at a stop
                 self._set_target(
                     scaling.after_poll(
                         self._scale,
