@@ -20,6 +20,7 @@ import structlog
 
 from poller.arns import Arn
 from poller.config import FunctionConfig, MappingConfig, PollerConfig, StreamMappingConfig
+from poller.errors import StartupError
 from poller.invokers import Invoker
 from poller.invokers.factory import open_invoker
 from poller.invokers.limits import ConcurrencyGate
@@ -52,6 +53,9 @@ class _Running:
     lifecycle: Lifecycle
     target: _Target
     done: anyio.Event = field(default_factory=anyio.Event)
+    # Started with the daemon: a StartupError then ends the daemon (exit 2). One started later
+    # (reload, enable) fails alone, and the rest run on.
+    at_start: bool = False
 
 
 @dataclass(eq=False)
@@ -85,6 +89,7 @@ class Supervisor:
         self._functions: dict[str, _Target] = {}
         self.running: dict[str, _Running] = {}
         self.disabled: set[str] = set()  # display names disabled at runtime (Lambda's Enabled)
+        self.failed: set[str] = set()  # display names started after start-up that could not start
         self._group: Any = None
 
     async def prepare(self, config: PollerConfig) -> list[_Running]:
@@ -103,12 +108,14 @@ class Supervisor:
     def start(self, group: Any, entries: list[_Running]) -> None:
         self._group = group
         for entry in entries:
+            entry.at_start = True
             self._launch(entry)
 
     async def reload(self, old: PollerConfig, new: PollerConfig) -> None:
         """Apply `new`: restart what changed, keep what did not. Sections in FIXED_SECTIONS
         are left as they are (logged: they need a restart)."""
         self.disabled.clear()  # the file decides again what runs
+        self._clear_failed()  # and what failed to start is tried again
         fixed = [s for s in FIXED_SECTIONS if getattr(old, s) != getattr(new, s)]
         if fixed:
             log.warning("reload_needs_restart", sections=fixed)
@@ -144,6 +151,7 @@ class Supervisor:
             return False
         index, mapping = found[0]
         entry = self.running.get(mapping.mapping_uuid)
+        self._clear_failed(name)
         if not enabled:
             self.disabled.add(name)
             if entry is not None:
@@ -167,15 +175,36 @@ class Supervisor:
         self._group.start_soon(self._run, entry)
 
     async def _run(self, entry: _Running) -> None:
+        name = entry.mapping.name
+        failure = ""
         try:
             await entry.mapping.run()
+        except StartupError as exc:
+            if entry.at_start:
+                raise
+            # Like a CreateEventSourceMapping that AWS refuses: this mapping does not run, the
+            # others do. It stays not ready (/readyz 503) until a reload or enable tries again.
+            failure = str(exc)
+            self._runtime.status.error(name, failure)
+            self.failed.add(name)
         finally:
             entry.done.set()
             if self.running.get(entry.config.mapping_uuid) is entry:
                 del self.running[entry.config.mapping_uuid]
-            self._runtime.readiness.forget(entry.mapping.name)
+            if name in self.failed:
+                self._runtime.readiness.set(name, False)
+            else:
+                self._runtime.readiness.forget(name)
             self._runtime.lifecycle.forget(entry.lifecycle)
+            if failure:
+                log.error("mapping_failed", mapping=name, error=failure)
             await self._retire(entry.target)
+
+    def _clear_failed(self, name: str | None = None) -> None:
+        for failed in [name] if name is not None else list(self.failed):
+            if failed in self.failed:
+                self.failed.discard(failed)
+                self._runtime.readiness.forget(failed)
 
     async def _retire(self, target: _Target) -> None:
         """Close a function's old target (worker processes, HTTP pools) once a reload replaced

@@ -3,6 +3,7 @@ keep running untouched, an invalid configuration is refused and the old one runs
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from sqs_support import (
     MOTO_REPEATS,
     config_yaml,
     depth,
+    http_get,
     make_queue,
     metric,
     queue_arn,
@@ -97,6 +99,43 @@ async def test_restarting_an_sqs_mapping_hides_no_message(endpoint: str, sqs: An
     handled = [r["body"] for r in itest_handlers.records()]
     assert set(handled) == set(bodies)
     assert repeats(handled) <= MOTO_REPEATS
+
+
+@pytest.mark.anyio
+async def test_a_reload_adding_a_missing_queue_fails_that_mapping_alone(
+    endpoint: str, sqs: Any
+) -> None:
+    # At start-up a missing queue exits 2; once running, a reload that adds one must not stop
+    # the mappings that work. The failed one is not ready, and says why, until a reload that
+    # no longer has it (or one that can start it).
+    first, missing = unique("q1"), unique("missing")
+    url = make_queue(sqs, first)
+    with_missing = _two_mappings(endpoint, first, missing)
+    async with running(config_yaml(endpoint, first)) as daemon:
+        await wait_for(lambda: daemon.readiness.waiting() == [])
+        with structlog.testing.capture_logs() as logs:
+            await daemon.reload(parse_config(with_missing, os.environ))
+            await wait_for(lambda: any(e["event"] == "mapping_failed" for e in logs))
+        [failed] = [e for e in logs if e["event"] == "mapping_failed"]
+        assert failed["mapping"] == f"fn-{missing}"
+        assert "NonExistentQueue" in failed["error"]
+        status, _ = await http_get(daemon.http_port, "/readyz")
+        assert status == 503
+        _, body = await http_get(daemon.http_port, "/mappings")
+        entries = {m["Name"]: m for m in json.loads(body)["mappings"]}
+        assert entries[f"fn-{missing}"]["Ready"] is False
+        assert "NonExistentQueue" in entries[f"fn-{missing}"]["LastError"]
+        assert entries[f"fn-{first}"]["Ready"] is True
+        send(sqs, url, ["still delivered"])
+        await wait_for(lambda: depth(sqs, url) == 0)
+        make_queue(sqs, missing)  # the queue now exists: the same file, reloaded, starts it
+        await daemon.reload(parse_config(with_missing, os.environ))
+        supervisor = daemon.supervisor
+        assert supervisor is not None
+        await wait_for(lambda: len(supervisor.running) == 2)
+        await wait_for(lambda: daemon.readiness.waiting() == [])
+        assert supervisor.failed == set()
+    assert [r["body"] for r in itest_handlers.records()] == ["still delivered"]
 
 
 @pytest.mark.anyio
