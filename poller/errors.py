@@ -97,6 +97,20 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def source_refused(path: str, exc: Exception) -> StartupError | None:
+    """The StartupError for a source check that waiting will not fix, or None to re-raise.
+
+    Covers poller's own StartupErrors (a missing queue or stream) and AWS refusing the call
+    for good (AccessDenied, expired or missing credentials, a malformed request): at start-up
+    these exit 2 naming `path`; a mapping started later fails alone.
+    """
+    if isinstance(exc, StartupError):
+        return StartupError(f"{path}: {exc}")
+    if isinstance(exc, (ClientError, BotoCoreError)) and not is_retriable(exc):
+        return StartupError(f"{path}: {error_code(exc)}: {exc}")
+    return None
+
+
 def is_retriable(exc: BaseException) -> bool:
     """True when the same AWS call may succeed later: network faults, throttles, 5xx."""
     if isinstance(exc, (EndpointConnectionError, BotoConnectionError, ReadTimeoutError)):

@@ -22,7 +22,7 @@ from poller.arns import Arn
 from poller.aws import retrying
 from poller.config import FunctionConfig, StreamMappingConfig
 from poller.destinations import open_destination
-from poller.errors import StartupError
+from poller.errors import source_refused
 from poller.invokers import Invoker
 from poller.lease_coordinator import LeaseCoordinator
 from poller.mapping_filters import stream_filter
@@ -185,8 +185,11 @@ class StreamMapping:
                             source = await KinesisStream.resolve(
                                 client, self.config.event_source_arn, region, self.identity_arn
                             )
-                    except StartupError as exc:
-                        raise StartupError(f"{self._path}.event_source_arn: {exc}") from exc
+                    except Exception as exc:
+                        refused = source_refused(f"{self._path}.event_source_arn", exc)
+                        if refused is None:
+                            raise
+                        raise refused from exc
         return source
 
     async def _list(self, source: ShardSource) -> list[ShardInfo] | None:

@@ -46,7 +46,9 @@ class SqsQueue:
 
     @staticmethod
     async def resolve(client: Any, arn: Arn) -> QueueInfo:
-        """Find the queue's URL and attributes; a missing queue is a StartupError in AWS's words."""
+        """Find the queue's URL and attributes; a missing queue is a StartupError in AWS's words.
+
+        Other errors are raised as they are (see `errors.source_refused`)."""
         try:
             url = (
                 await client.get_queue_url(
@@ -66,9 +68,7 @@ class SqsQueue:
                     "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified "
                     "queue does not exist."
                 ) from exc
-            if code in {"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"}:
-                raise StartupError(f"{code}: {exc}") from exc
-            raise
+            raise  # refused for good (AccessDenied, …) or retriable: the mapping decides
         return QueueInfo(
             url=url,
             visibility_timeout=int(attributes.get("VisibilityTimeout", 30)),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -286,3 +288,50 @@ def test_sigterm_with_the_default_finish_drains_the_open_long_polls_too(
     )["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"  # nothing hidden
     assert int(attrs["ApproximateNumberOfMessages"]) == len(bodies) - len(set(late))
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """An AWS JSON endpoint that refuses every call: AccessDeniedException."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"__type":"AccessDeniedException","message":"not authorized"}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+def test_a_source_that_refuses_for_good_exits_2_naming_the_field(
+    tmp_path: Path, endpoint: str
+) -> None:
+    # Permissions will not come back by waiting: exit 2 at start-up, like a missing stream.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        refusing = f"http://127.0.0.1:{server.server_address[1]}"
+        path = tmp_path / "poller.yaml"
+        path.write_text(
+            f"""\
+aws: {{region: us-east-1, endpoint_url: "{endpoint}", endpoints: {{kinesis: "{refusing}"}}}}
+http: {{enabled: false}}
+state: {{path: "{tmp_path / "state.db"}"}}
+functions:
+  fn: {{handler: "itest_handlers:handler"}}
+mappings:
+  - function: fn
+    event_source_arn: arn:aws:kinesis:us-east-1:123456789012:stream/orders
+    starting_position: TRIM_HORIZON
+"""
+        )
+        result = poller("run", "-c", str(path))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 2, result.stderr
+    assert "mappings[0].event_source_arn: AccessDeniedException" in result.stderr

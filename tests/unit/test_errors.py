@@ -9,6 +9,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    NoCredentialsError,
     NoRegionError,
     ParamValidationError,
     ReadTimeoutError,
@@ -23,6 +24,7 @@ from poller.errors import (
     StartupError,
     error_code,
     is_retriable,
+    source_refused,
 )
 
 
@@ -139,3 +141,38 @@ def test_missing_queue_codes() -> None:
         == MISSING_QUEUE_CODES
     )
     assert not any(is_retriable(client_error(code)) for code in MISSING_QUEUE_CODES)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        # Waiting will not help: the mapping cannot start (exit 2 at start-up).
+        pytest.param(StartupError("Stream not found: s"), "m.arn: Stream not found: s", id="own"),
+        pytest.param(
+            client_error("AccessDeniedException", 400),
+            "m.arn: AccessDeniedException: An error occurred (AccessDeniedException) when "
+            "calling the ReceiveMessage operation: AccessDeniedException happened",
+            id="access-denied",
+        ),
+        pytest.param(
+            client_error("ExpiredTokenException", 400),
+            "m.arn: ExpiredTokenException: An error occurred (ExpiredTokenException) when "
+            "calling the ReceiveMessage operation: ExpiredTokenException happened",
+            id="expired-token",
+        ),
+        pytest.param(
+            NoCredentialsError(),
+            "m.arn: NoCredentialsError: Unable to locate credentials",
+            id="no-credentials",
+        ),
+        # May heal: retried by the caller, so not turned into a StartupError.
+        pytest.param(client_error("ThrottlingException"), None, id="throttled"),
+        pytest.param(client_error("InternalError", 500), None, id="server-error"),
+        pytest.param(EndpointConnectionError(endpoint_url="http://x"), None, id="unreachable"),
+        # Not AWS at all: a bug, re-raised as it is.
+        pytest.param(KeyError("x"), None, id="KeyError"),
+    ],
+)
+def test_source_refused(exc: Exception, expected: str | None) -> None:
+    refused = source_refused("m.arn", exc)
+    assert (str(refused) if refused is not None else None) == expected
