@@ -16,7 +16,7 @@ import structlog
 from poller import __version__
 from poller.config import PollerConfig
 from poller.daemon import Daemon
-from poller.errors import ConfigError, StartupError, leaves
+from poller.errors import ConfigError, StartupError, error_code, leaves
 from poller.loader import load_config
 from poller.status_cli import DEFAULT_URL, run_status
 from poller.telemetry.logging import configure
@@ -81,13 +81,18 @@ def check_handlers(config: PollerConfig, base_dir: Path) -> None:
         module, _ = function.module_and_attr
         code_dir = base_dir / function.code_uri if function.code_uri else Path.cwd()
         sys.path.insert(0, str(code_dir.resolve()))
+        failed = ""
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
             found = False
+        except Exception as exc:  # a parent package's __init__ raised while being imported
+            found, failed = False, f"{type(exc).__name__}: {exc}"
         finally:
             sys.path.pop(0)
-        if not found:
+        if failed:
+            issues.append(f"functions.{name}.handler: importing {module!r} failed: {failed}")
+        elif not found:
             issues.append(f"functions.{name}.handler: no module named {module!r} in {code_dir}")
     if issues:
         raise ConfigError(issues)
@@ -144,7 +149,7 @@ async def _reload(daemon: Daemon, path: Path) -> None:
     failure = ""
     try:
         await daemon.reload(config)
-    except StartupError as exc:
-        failure = str(exc)
+    except Exception as exc:  # e.g. STS unreachable for a new role: the old config runs on
+        failure = str(exc) if isinstance(exc, StartupError) else f"{error_code(exc)}: {exc}"
     if failure:
         log.error("reload_failed", config=str(path), error=failure)

@@ -248,8 +248,12 @@ class Daemon:
         """Apply a new, already validated configuration to the running daemon (SIGHUP)."""
         if self.supervisor is None or self.lifecycle.stopping.is_set():
             return
-        old, self.config = self.config, config
-        await self.supervisor.reload(old, config)
+        old, self.config = self.config, config  # a store first opened now reads the new one
+        try:
+            await self.supervisor.reload(old, config)
+        except BaseException:
+            self.config = old  # nothing was applied: the old configuration runs on
+            raise
 
     async def _drain_deadline(self) -> None:
         await self.lifecycle.stopping.wait()

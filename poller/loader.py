@@ -38,6 +38,8 @@ def load_config(path: str | Path, environ: Mapping[str, str]) -> PollerConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text (byte {exc.start})"]) from exc
     return parse_config(text, environ, source=str(path))
 
 

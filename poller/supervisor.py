@@ -113,16 +113,18 @@ class Supervisor:
 
     async def reload(self, old: PollerConfig, new: PollerConfig) -> None:
         """Apply `new`: restart what changed, keep what did not. Sections in FIXED_SECTIONS
-        are left as they are (logged: they need a restart)."""
-        self.disabled.clear()  # the file decides again what runs
-        self._clear_failed()  # and what failed to start is tried again
+        are left as they are (logged: they need a restart).
+
+        Every new and changed mapping is built (handler imported, role assumed) before anything
+        is stopped: if one cannot be built the error is raised and everything runs on as it was.
+        """
         fixed = [s for s in FIXED_SECTIONS if getattr(old, s) != getattr(new, s)]
         if fixed:
             log.warning("reload_needs_restart", sections=fixed)
         wanted = {m.mapping_uuid: (i, m) for i, m in enumerate(new.mappings) if m.enabled}
-        kept, stopped, started = [], [], []
+        kept: list[str] = []
         previous: dict[str, _Running] = {}
-        for key, entry in list(self.running.items()):
+        for key, entry in self.running.items():
             match = wanted.get(key)
             same = (
                 match is not None
@@ -131,17 +133,25 @@ class Supervisor:
             )
             if same:
                 kept.append(entry.mapping.name)
-                continue
+            else:
+                previous[key] = entry
+        built = [
+            (key, await self._build(index, mapping, new))
+            for key, (index, mapping) in wanted.items()
+            if key not in self.running or key in previous
+        ]
+        self.disabled.clear()  # the file decides again what runs
+        self._clear_failed()  # and what failed to start is tried again
+        for entry in previous.values():
             entry.lifecycle.stop()  # drains in the background; `done` tells when it is over
-            previous[key] = entry
-            stopped.append(entry.mapping.name)
-        for key, (index, mapping) in wanted.items():
-            if key in self.running and key not in previous:
-                continue
-            entry = await self._build(index, mapping, new)
+        for key, entry in built:
             self._group.start_soon(self._after, previous.get(key), entry)
-            started.append(entry.mapping.name)
-        log.info("reloaded", kept=kept, stopped=stopped, started=started)
+        log.info(
+            "reloaded",
+            kept=kept,
+            stopped=[e.mapping.name for e in previous.values()],
+            started=[e.mapping.name for _, e in built],
+        )
 
     async def set_enabled(self, config: PollerConfig, name: str, enabled: bool) -> bool:
         """Disable (stop; a stream keeps its checkpoint) or enable (start again) the mapping
@@ -151,17 +161,18 @@ class Supervisor:
             return False
         index, mapping = found[0]
         entry = self.running.get(mapping.mapping_uuid)
-        self._clear_failed(name)
         if not enabled:
+            self._clear_failed(name)
             self.disabled.add(name)
             if entry is not None:
                 entry.lifecycle.stop()
             log.info("mapping_disabled", mapping=name, by="control")
             return True
-        self.disabled.discard(name)
         if entry is None or entry.lifecycle.stopping.is_set():
-            fresh = await self._build(index, mapping, config)
+            fresh = await self._build(index, mapping, config)  # raises: nothing changed
             self._group.start_soon(self._after, entry, fresh)
+        self._clear_failed(name)
+        self.disabled.discard(name)
         log.info("mapping_enabled", mapping=name, by="control")
         return True
 

@@ -33,6 +33,7 @@ from sqs_support import (
 )
 from stream_support import kinesis_data, make_stream, put, stream_config
 
+from poller.errors import StartupError
 from poller.loader import parse_config
 
 pytestmark = pytest.mark.integration
@@ -136,6 +137,35 @@ async def test_a_reload_adding_a_missing_queue_fails_that_mapping_alone(
         await wait_for(lambda: daemon.readiness.waiting() == [])
         assert supervisor.failed == set()
     assert [r["body"] for r in itest_handlers.records()] == ["still delivered"]
+
+
+@pytest.mark.anyio
+async def test_a_reload_that_cannot_build_a_mapping_changes_nothing(
+    endpoint: str, sqs: Any, tmp_path: Path
+) -> None:
+    # Every new and changed mapping is built before anything stops: a handler that no longer
+    # imports fails the reload, and both mappings run on as they were.
+    first, second = unique("q1"), unique("q2")
+    url1, url2 = make_queue(sqs, first), make_queue(sqs, second)
+    (tmp_path / "broken_handler.py").write_text("raise RuntimeError('half-deployed')\n")
+    old = _two_mappings(endpoint, first, second)
+    broken = (
+        _two_mappings(endpoint, first, second, second_extra="    batch_size: 5\n")
+        .replace('handler: "itest_handlers:handler"', 'handler: "broken_handler:handler"')
+        .replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"')
+    )
+    async with running(old) as daemon:
+        supervisor = daemon.supervisor
+        assert supervisor is not None
+        before = set(supervisor.running.values())
+        with pytest.raises(StartupError, match="half-deployed"):
+            await daemon.reload(parse_config(broken, os.environ))
+        assert set(supervisor.running.values()) == before  # nothing stopped or restarted
+        assert daemon.config == parse_config(old, os.environ)
+        send(sqs, url1, ["one"])
+        send(sqs, url2, ["two"])
+        await wait_for(lambda: depth(sqs, url1) == 0 and depth(sqs, url2) == 0)
+    assert sorted(r["body"] for r in itest_handlers.records()) == ["one", "two"]
 
 
 @pytest.mark.anyio

@@ -909,6 +909,15 @@ def test_load_config_missing_file(tmp_path: Path) -> None:
     assert info.value.issues == [f"{path}: cannot read: No such file or directory"]
 
 
+def test_load_config_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    # A reload reads the file again: a stray Latin-1 byte must be refused, not crash.
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"functions: {fn: {handler: 'caf\xe9:handler'}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert info.value.issues == [f"{path}: cannot read: not UTF-8 text (byte 30)"]
+
+
 def test_load_config_invalid_yaml_names_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("a: [", encoding="utf-8")
