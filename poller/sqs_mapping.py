@@ -151,11 +151,18 @@ class SqsMapping:
                     break
         finally:
             if carry:  # the drain deadline cut this poller off: release what it never invoked
-                with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT):
-                    assert self._queue is not None
-                    await self._queue.change_visibility(carry, 0)
+                await self._release(carry)
             self._active.discard(index)
             self._rt.metrics.pollers.labels(*self._labels).set(len(self._active))
+
+    async def _release(self, messages: list[SqsMessage]) -> None:
+        """Make never-invoked messages visible now; if SQS refuses, they wait out their timeout."""
+        assert self._queue is not None
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT):
+            try:
+                await self._queue.change_visibility(messages, 0)
+            except Exception as exc:
+                self._log.warning("release_failed", count=len(messages), **describe(exc))
 
     async def _collect(self, carry: list[SqsMessage]) -> tuple[list[SqsMessage], list[SqsMessage]]:
         """Gather one batch (size, window, 6 MB); returns the batch and what did not fit."""
