@@ -12,9 +12,11 @@ Records are never modified; a parsed body or data is matched from a shallow copy
   leaf `data` pattern is refused at load (`filtering.stream_pattern_issue`); here it never matches.
 - DynamoDB: the record as delivered (`dynamodb` is JSON already; `eventName` works too).
 
-Choices where AWS is silent: JSON is what `json` parses, less NaN and Infinity; JSON that is not an
-object (`123`, `"text"`, `[...]`) satisfies neither kind of pattern; a pattern using the data key
-both ways (in `$or` branches) matches a JSON-object body parsed and any other body as is.
+Choices where AWS is silent: JSON is what `json` parses, less NaN and Infinity and numbers with an
+exponent `Decimal` cannot hold (beyond ±999999999999999999: such a body is a plain string); JSON
+that is not an object (`123`, `"text"`, `[...]`) satisfies neither kind of pattern; a pattern
+using the data key both ways (in `$or` branches) matches a JSON-object body parsed and any other
+body as is.
 
 This module imports `poller.filtering` for type checking only: `filtering` re-exports it.
 """
@@ -70,7 +72,11 @@ _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_not_json)
 
 
 def parse_json(text: Any) -> Any:
-    """`text` parsed as JSON, numbers with a fraction or exponent as `Decimal`; else NOT_JSON."""
+    """`text` parsed as JSON, numbers with a fraction or exponent as `Decimal`; else NOT_JSON.
+
+    Never raises: text that cannot be parsed (malformed, nested too deeply, a number `Decimal`
+    cannot hold such as `1e999999999999999999999`) is NOT_JSON, as Lambda treats a body it
+    cannot parse as a plain string."""
     if not isinstance(text, str):
         return NOT_JSON
     head = text[:1]
@@ -80,7 +86,8 @@ def parse_json(text: Any) -> Any:
         return NOT_JSON
     try:
         return _DECODER.decode(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, ArithmeticError):
+        # ArithmeticError: decimal.InvalidOperation, for an exponent past Decimal's limits.
         return NOT_JSON
 
 

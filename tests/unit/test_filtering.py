@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -46,6 +47,8 @@ def case(name: str, pattern: dict[str, Any] | str, document: Any, expected: bool
 
 
 NUM = {"n": [{"numeric": [">", 10, "<=", 20]}]}
+BIG = '{"n": 1e999999999999999999}'  # Decimal's largest exponent
+SMALL = '{"n": 1e-999999999999999999}'
 ABP = {"r": [{"anything-but": {"prefix": "us-"}}]}
 ALICE = {"name": [{"equals-ignore-case": "alice"}]}
 OR_TOP = {"$or": [{"a": ["x"]}, {"b": ["y"]}]}
@@ -143,6 +146,10 @@ MATCH_CASES = [
     case("numeric-absent", NUM, {}, False),
     case("numeric-nan", {"n": [{"numeric": ["<", 1]}]}, {"n": float("nan")}, False),
     case("numeric-or-string", {"n": [{"numeric": ["<", 0]}, "low"]}, {"n": "low"}, True),
+    # the largest and smallest exponents Decimal holds: compared as floats (inf, 0.0)
+    case("numeric-largest-exponent", {"n": [{"numeric": [">", 5e9]}]}, parsed(BIG), True),
+    case("numeric-smallest-exponent", {"n": [{"numeric": ["<", 1]}]}, parsed(SMALL), True),
+    case("numeric-range-largest", NUM, parsed(BIG), False),
     # exact numbers, as AWS documents: 300, 300.0 and 3.0e2 are not equal
     case("number-int-equal", {"n": [300]}, {"n": 300}, True),
     case("number-int-vs-decimal-point", {"n": [300]}, parsed('{"n": 300.0}'), False),
@@ -152,6 +159,9 @@ MATCH_CASES = [
     case("number-exponent-equal", '{"n": [3.0e2]}', parsed('{"n": 3.0E+2}'), True),
     case("number-trailing-zero", '{"n": [1.5]}', parsed('{"n": 1.50}'), False),
     case("number-python-float", '{"n": [300.0]}', {"n": 300.0}, True),
+    case("number-largest-exponent", '{"n": [1E+999999999999999999]}', parsed(BIG), True),
+    case("number-largest-exponent-vs-int", {"n": [1]}, parsed(BIG), False),
+    case("anything-but-largest-exponent", {"n": [{"anything-but": 1}]}, parsed(BIG), True),
     case("number-python-float-vs-int", {"n": [300]}, {"n": 300.0}, False),
     case("number-vs-string", {"n": [300]}, {"n": "300"}, False),
     case("bool-true", {"b": [True]}, {"b": True}, True),
@@ -286,6 +296,8 @@ INVALID_CASES = [
     pytest.param("{'a': ['x']}", id="single-quotes"),
     pytest.param('{"a": [NaN]}', id="nan-not-json"),
     pytest.param('{"a": [Infinity]}', id="infinity-not-json"),
+    pytest.param('{"a": [1e999999999999999999999]}', id="exponent-past-decimal-not-json"),
+    pytest.param('{"a": [{"numeric": [">", 1e-999999999999999999999]}]}', id="tiny-not-json"),
     pytest.param('{"a": ["x"]} extra', id="trailing-text"),
     pytest.param("[]", id="array"),
     pytest.param('"a"', id="string"),
@@ -471,6 +483,9 @@ def sqs_record(body: str) -> dict[str, Any]:
 
 
 PLAIN = "plain text, not JSON"
+# Numbers whose exponent Decimal cannot hold: JSON by the grammar, not parsed (a plain string).
+HUGE = '{"order": {"total": 1e999999999999999999999}}'
+TINY = '{"order": {"total": 1.5e-999999999999999999999}}'
 JSON_BODY = '{"my-key": "my-value", "n": 3.0e2, "items": [{"sku": "a-1"}]}'
 
 
@@ -510,6 +525,16 @@ JSON_BODY = '{"my-key": "my-value", "n": 3.0e2, "items": [{"sku": "a-1"}]}'
         pytest.param('  {"a": 1}', {"body": {"a": [1]}}, True, id="json-leading-space"),
         pytest.param("[1, 2]", {"body": {"a": [{"exists": False}]}}, False, id="json-array-body"),
         pytest.param('{"a": NaN}', {"body": ['{"a": NaN}']}, True, id="nan-body-is-plain"),
+        # a number Decimal cannot hold: the body does not parse, so it is a plain string
+        pytest.param(HUGE, {"body": [HUGE]}, True, id="huge-number-body-is-plain"),
+        pytest.param(HUGE, {"body": [{"prefix": '{"order"'}]}, True, id="huge-number-prefix"),
+        pytest.param(
+            HUGE, {"body": {"order": {"total": [{"exists": True}]}}}, False, id="huge-json"
+        ),
+        pytest.param(
+            TINY, {"body": {"order": {"total": [{"exists": True}]}}}, False, id="tiny-json"
+        ),
+        pytest.param(HUGE, {"eventSource": ["aws:sqs"]}, True, id="huge-number-metadata"),
         # metadata and body together
         pytest.param(
             JSON_BODY,
@@ -533,6 +558,23 @@ def test_sqs_body_table(body: str, pattern: dict[str, Any], kept: bool) -> None:
     before = copy.deepcopy(record)
     assert sqs_keep(Criteria([pattern_of(pattern)]), record) is kept
     assert record == before  # the record delivered keeps its body as the original string
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(HUGE, NOT_JSON, id="exponent-past-decimal"),
+        pytest.param(TINY, NOT_JSON, id="negative-exponent-past-decimal"),
+        pytest.param("-1E+1000000000000000000", NOT_JSON, id="bare-number-past-decimal"),
+        pytest.param("[" * 100_000 + "]" * 100_000, NOT_JSON, id="nested-too-deeply"),
+        pytest.param("9" * 5000, NOT_JSON, id="integer-past-the-digit-limit"),
+        pytest.param(BIG, {"n": Decimal("1E+999999999999999999")}, id="largest-exponent"),
+        pytest.param(SMALL, {"n": Decimal("1E-999999999999999999")}, id="smallest-exponent"),
+    ],
+)
+def test_parse_json_never_raises(text: str, expected: Any) -> None:
+    value = parse_json(text)
+    assert value is NOT_JSON if expected is NOT_JSON else value == expected
 
 
 def test_sqs_filters_ored_across_body_kinds() -> None:
@@ -570,6 +612,7 @@ def kinesis_record(data: bytes, partition_key: str = "1") -> dict[str, Any]:
 ORDER = b'{"record": 12345, "order": {"type": "buy", "stock": "ANYCO", "quantity": 1000}}'
 NOT_JSON_DATA = b"Hello, this is a test."
 BUY = {"data": {"order": {"type": ["buy"]}}}
+TOTAL = {"data": {"order": {"total": [{"exists": True}]}}}
 
 
 @pytest.mark.parametrize(
@@ -595,6 +638,10 @@ BUY = {"data": {"order": {"type": ["buy"]}}}
         pytest.param(NOT_JSON_DATA, {"data": {"a": [{"exists": False}]}}, False, id="plain-absent"),
         pytest.param(b"\xff\xfe", {"data": {"a": [{"exists": False}]}}, False, id="not-utf8"),
         pytest.param(b"[1, 2]", {"data": {"a": [{"exists": False}]}}, False, id="json-not-object"),
+        # a number Decimal cannot hold: the data does not parse, so it is not JSON
+        pytest.param(HUGE.encode(), TOTAL, False, id="huge-number-dropped"),
+        pytest.param(TINY.encode(), TOTAL, False, id="tiny-number-dropped"),
+        pytest.param(HUGE.encode(), {"kinesis": {"partitionKey": ["1"]}}, True, id="huge-meta"),
         # non-JSON data, no pattern for data: metadata only
         pytest.param(
             NOT_JSON_DATA, {"kinesis": {"partitionKey": ["1"]}}, True, id="plain-none-meta"
