@@ -18,14 +18,15 @@ _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def interpret(result: InvokeResult, report_item_failures: bool, ids: Collection[str]) -> Outcome:
-    """Settle a batch whose item identifiers are `ids` from the result of invoking it."""
+    """Settle a batch whose item identifiers are `ids` from the result of invoking it. A
+    payload that does not parse (nested too deeply included) is invalid JSON; never raises."""
     if result.error is not None:
         return Outcome(Verdict.FAILURE, reason=f"function error: {result.error.error_type}")
     if not report_item_failures or result.payload is None:
         return SUCCESS
     try:
         response = json.loads(result.payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         return Outcome(Verdict.FAILURE, reason="invalid JSON response")
     return item_failures(response, ids)
 

@@ -73,12 +73,13 @@ def window_event(
 
 def read_state(payload: bytes | None) -> dict[str, Any] | None:
     """The `state` a windowed invocation returned, or None when the response has none (the
-    invocation is then a failure). A null or non-object state counts as none."""
+    invocation is then a failure). A null or non-object state counts as none, as does a
+    response that does not parse (nested too deeply included); never raises."""
     if payload is None:
         return None
     try:
         response = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         return None
     state = response.get("state") if isinstance(response, dict) else None
     return state if isinstance(state, dict) else None

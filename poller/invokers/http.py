@@ -80,11 +80,12 @@ def snippet(body: bytes) -> str:
 
 
 def _object(body: bytes) -> dict[str, Any] | None:
+    """`body` parsed, if it is a JSON object; None for anything else, never an exception."""
     if not body.lstrip().startswith(b"{"):
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         return None
     return document if isinstance(document, dict) else None
 

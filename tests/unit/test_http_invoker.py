@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 from fake_targets import PYTHON_ERROR, RIE_ROUTE, FakeRie, closed_port, serve
 
 from poller.invokers import InvokeError, Throttled
@@ -158,6 +159,13 @@ async def test_close_is_idempotent_and_reopens_on_use(rie: tuple[FakeRie, str]) 
 
 
 ERROR_DOC = json.dumps(PYTHON_ERROR).encode()
+DEEP_OBJECT = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+DEEP_ERROR = (
+    b'{"errorType": "E", "errorMessage": "m", "stackTrace": '
+    + b"[" * 100_000
+    + b"]" * 100_000
+    + b"}"
+)
 
 
 @pytest.mark.parametrize(
@@ -210,6 +218,22 @@ ERROR_DOC = json.dumps(PYTHON_ERROR).encode()
             b'{"errorMessage": "only a message"}',
             id="message-only-payload",
         ),
+        # nested too deeply to parse: treated as any body that is not a JSON object
+        pytest.param(200, None, DEEP_OBJECT, DEEP_OBJECT, id="deep-payload"),
+        pytest.param(
+            200,
+            "Unhandled",
+            DEEP_OBJECT,
+            FunctionError(DEEP_OBJECT.decode(), "Unhandled"),
+            id="deep-error-document",
+        ),
+        pytest.param(
+            200,
+            "Unhandled",
+            DEEP_ERROR,
+            FunctionError(DEEP_ERROR.decode(), "Unhandled"),
+            id="deep-inside-error-document",
+        ),
     ],
 )
 def test_interpret(
@@ -234,6 +258,32 @@ def test_interpret_raises(status: int, error: type[InvokeError]) -> None:
         interpret(status, None, b"x" * 500)
 
     assert caught.type is error
+
+
+@pytest.mark.parametrize(
+    ("headers", "payload", "error"),
+    [
+        pytest.param({}, DEEP_OBJECT, None, id="payload"),
+        pytest.param(
+            {"X-Amz-Function-Error": "Unhandled"},
+            None,
+            FunctionError(DEEP_OBJECT.decode(), "Unhandled"),
+            id="function-error",
+        ),
+    ],
+)
+async def test_deeply_nested_answer_is_read_like_any_other(
+    headers: dict[str, str], payload: bytes | None, error: FunctionError | None
+) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=DEEP_OBJECT, content_type="application/json", headers=headers)
+
+    app = web.Application()
+    app.router.add_post(RIE_ROUTE, answer)
+    async with serve(app) as base, HttpInvoker("orders", base + RIE_ROUTE, timeout=2) as target:
+        result = await target.invoke(EVENT, REQUEST_ID)
+    assert (result.payload, result.error) == (payload, error)
 
 
 def test_emulator_502_is_a_runtime_exit_error() -> None:

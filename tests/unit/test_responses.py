@@ -12,6 +12,7 @@ IDS = ("id1", "id2", "id3")
 BAD_ID = Outcome(Verdict.FAILURE, reason="itemIdentifier missing, null or empty")
 INVALID_JSON = Outcome(Verdict.FAILURE, reason="invalid JSON response")
 NOT_OBJECT = Outcome(Verdict.FAILURE, reason="response is not an object")
+DEEP_LIST = b"[" * 100_000 + b"]" * 100_000
 
 
 def partial(*failed: str) -> Outcome:
@@ -38,6 +39,11 @@ def failed(error_type: str) -> InvokeResult:
         pytest.param(ok(b'{"batchItemFailures":'), INVALID_JSON, id="invalid-json-truncated"),
         pytest.param(ok(b"not json"), INVALID_JSON, id="invalid-json-text"),
         pytest.param(ok(b"\xff\xfe\x00"), INVALID_JSON, id="invalid-json-undecodable-bytes"),
+        # nested too deeply for the parser: invalid JSON as far as poller can tell
+        pytest.param(ok(DEEP_LIST), INVALID_JSON, id="invalid-json-nested-too-deeply"),
+        pytest.param(
+            ok(b'{"batchItemFailures":' + DEEP_LIST + b"}"), INVALID_JSON, id="deep-item-failures"
+        ),
         pytest.param(
             ok(b'{"batchItemFailures":[{"itemIdentifier":""}]}'), BAD_ID, id="identifier-empty"
         ),

@@ -87,6 +87,10 @@ def test_window_event_has_the_5_4_shape() -> None:
         pytest.param(b"null", None, id="null-response"),
         pytest.param(None, None, id="no-response"),
         pytest.param(b"not json", None, id="invalid-json"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, None, id="nested-too-deeply"),
+        pytest.param(
+            b'{"state": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", None, id="deep"
+        ),
         pytest.param(b'"state"', None, id="string-response"),
     ],
 )
