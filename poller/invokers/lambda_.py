@@ -7,6 +7,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
+import aiohttp
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -102,7 +103,9 @@ class LambdaInvoker:
             response = await self._client.invoke(**params)
             async with response["Payload"] as stream:
                 body: bytes = await stream.read()
-        except (ClientError, BotoCoreError, OSError) as exc:
+        except (ClientError, BotoCoreError, OSError, aiohttp.ClientError) as exc:
+            # aiohttp.ClientError: the body is read by aiohttp, whose errors aiobotocore wraps
+            # only in part (a truncated body is a bare ClientPayloadError).
             raise invoke_error(self.function_name, exc) from exc
         duration = time.monotonic() - started
         outcome = interpret(response.get("FunctionError"), body)

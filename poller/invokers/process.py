@@ -75,7 +75,9 @@ class ProcessInvoker:
     `worker_environment`; its address space is capped at what the bootstrap had mapped plus
     `memory_size` MB. Only the invocation fails, and the worker is reaped and replaced on demand,
     when it times out (SIGKILL: "Task timed out"), raises MemoryError (Runtime.OutOfMemory, then
-    SIGKILL) or dies (Runtime.ExitError). Events reach the handler as parsed JSON.
+    SIGKILL) or dies (Runtime.ExitError). A worker the OS will not start (out of file
+    descriptors or memory) fails the invocation with InvokeError: the event never ran. Events
+    reach the handler as parsed JSON.
     """
 
     def __init__(
@@ -143,7 +145,7 @@ class ProcessInvoker:
                 # A worker that died while idle never saw the event: retry on a fresh one.
                 if self._closed:
                     raise InvokeError(f"{self.function_name}: the process invoker is closed")
-                worker = self._idle.pop() if self._idle else await self._spawn(request_id)
+                worker = self._idle.pop() if self._idle else await self._cold_start(request_id)
                 if isinstance(worker, FunctionError):
                     return self._result(request_id, time.monotonic() - started, worker)
                 started = time.monotonic()
@@ -178,6 +180,16 @@ class ProcessInvoker:
                 await self._retire(worker, "out_of_memory", kill=True)
                 return out_of_memory(request_id)
         return exited(request_id, await self._retire(worker, "exit", kill=False))
+
+    async def _cold_start(self, request_id: str) -> Worker | FunctionError:
+        """`_spawn` for an invocation. A worker the OS will not start (EMFILE, ENOMEM, EAGAIN, a
+        missing code directory) means the event never reached the function: InvokeError, not
+        Throttled, which is the concurrency limits' refusal and counts in the Throttles metric;
+        this is a fault of the host, for the operator to see as one."""
+        try:
+            return await self._spawn(request_id)
+        except OSError as exc:
+            raise InvokeError(f"{self.function_name}: cannot start a worker: {exc}") from exc
 
     async def _spawn(self, request_id: str | None) -> Worker | FunctionError:
         """Start a worker and wait for its handler import: the worker, or the init error."""

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import json
 import math
+import signal
 import sys
 import time
 import traceback
@@ -71,18 +72,69 @@ def _stack_trace(exc: BaseException) -> tuple[str, ...]:
     return tuple(traceback.format_list(frames))
 
 
+# Integral Decimals up to this many digits are written as integers (see `_decimal`).
+_INTEGER_DIGITS = 28
+
+
 def _decimal(value: Any) -> Any:
-    # The Python runtime serialises Decimal (DynamoDB numbers) as a JSON number.
+    """A Decimal (DynamoDB numbers) as the JSON number the Python runtime writes: float(value),
+    so `Infinity` for an infinite one and `NaN` for any NaN, signalling ones included.
+
+    An integral value of at most 28 digits is written as an integer (`5`, as awslambdaric did
+    while it used simplejson; it now writes `5.0`): poller's long-standing output, exact for ids
+    and counts. A larger one goes through float like the rest, so a huge exponent never builds a
+    huge int. Never raises for a Decimal, whatever the decimal context.
+    """
     if isinstance(value, decimal.Decimal):
-        return float(value) if value % 1 else int(value)
+        if value.is_nan():
+            return math.nan  # float() refuses a signalling NaN
+        small = value.is_finite() and value.adjusted() < _INTEGER_DIGITS
+        if small and value == value.to_integral_value():
+            return int(value)
+        return float(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _marshal(value: Any) -> bytes | FunctionError:
+    """The handler's return value as JSON, or Runtime.MarshalError: as the runtime's marshaller,
+    any Exception (too deeply nested, a circular reference, a mapping whose items() raises).
+    MemoryError propagates: a worker process treats it as running out of memory."""
     try:
         return json.dumps(value, default=_decimal).encode("utf-8")
-    except (TypeError, ValueError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # what the runtime's marshaller catches
         return FunctionError(f"Unable to marshal response: {exc}", "Runtime.MarshalError")
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Whether `exc` is, or groups, the event loop's cancellation (the function timeout's)."""
+    cancelled = anyio.get_cancelled_exc_class()
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(cancelled) is not None
+    return isinstance(exc, cancelled)
+
+
+def _exit_status(exc: BaseException) -> int:
+    """How CPython exits when `exc` goes uncaught (negative: a signal, as in Popen.returncode):
+    SystemExit's status, SIGINT for KeyboardInterrupt, else 1 after printing the traceback."""
+    if isinstance(exc, SystemExit):
+        return exit_status(exc.code)
+    if isinstance(exc, KeyboardInterrupt):
+        return -signal.SIGINT
+    return 1
+
+
+def _boxed(
+    handler: Callable[..., Any], event: dict[str, Any], context: LambdaContext
+) -> tuple[Any, BaseException | None]:
+    """A sync handler's return value, or what it raised, as a value. Raised across the thread, a
+    GeneratorExit would be thrown into the awaiting task, which closes its coroutines (_call
+    included, its result lost) instead of raising there."""
+    try:
+        return handler(event, context), None
+    except BaseException as exc:
+        return None, exc
 
 
 class PythonInvoker:
@@ -92,6 +144,10 @@ class PythonInvoker:
     starts when the handler starts. At the deadline the invocation fails as Lambda's "Task timed
     out"; a thread cannot be killed, so a timed-out sync handler is abandoned and finishes on its
     own (use process isolation for a hard kill).
+
+    `invoke` never raises for what the handler does: an exception, a BaseException other than
+    cancellation (KeyboardInterrupt, GeneratorExit, sys.exit: Runtime.ExitError, as when the
+    runtime process ends) and a value that cannot be marshalled all come back as function errors.
     """
 
     def __init__(
@@ -119,15 +175,16 @@ class PythonInvoker:
         outcome: bytes | FunctionError
         with anyio.move_on_after(self._timeout) as scope:
             try:
-                value = await self._run(event, context)
+                outcome = _marshal(await self._run(event, context))
             except Exception as exc:
                 outcome = FunctionError(str(exc), type(exc).__name__, _stack_trace(exc))
-            except SystemExit as exc:
-                # On Lambda the runtime process ends and the invocation fails with ExitError;
-                # here it ends the invocation only, never the daemon.
-                outcome = exited(request_id, exit_status(exc.code))
-            else:
-                outcome = _marshal(value)
+            except BaseException as exc:
+                if _is_cancellation(exc):
+                    raise  # the timeout's cancel scope, or an outer one (shutdown), needs it
+                # KeyboardInterrupt, GeneratorExit, a BaseException of the handler's own: on
+                # Lambda the runtime process ends and the invocation fails with ExitError; here
+                # it ends the invocation only, never the daemon.
+                outcome = exited(request_id, _exit_status(exc))
         duration = time.monotonic() - started
         if scope.cancelled_caught:
             outcome = timed_out(request_id, self._timeout)
@@ -139,6 +196,9 @@ class PythonInvoker:
     async def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
         if self._is_async:
             return await self._handler(event, context)
-        return await anyio.to_thread.run_sync(
-            self._handler, event, context, abandon_on_cancel=True, limiter=self._unbounded
+        value, error = await anyio.to_thread.run_sync(
+            _boxed, self._handler, event, context, abandon_on_cancel=True, limiter=self._unbounded
         )
+        if error is not None:
+            raise error
+        return value

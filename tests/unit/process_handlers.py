@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import decimal
 import os
 import signal
 import time
@@ -38,6 +39,36 @@ def raises(event: dict[str, Any], context: LambdaContext) -> Any:
 
 def unserialisable(event: dict[str, Any], context: LambdaContext) -> Any:
     return {1, 2}
+
+
+class _Raising(dict[str, Any]):
+    """A mapping json.dumps cannot read: its items() raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(key="value")  # json.dumps writes an empty one without items()
+        self.error = error
+
+    def items(self) -> Any:
+        raise self.error
+
+
+def returns(event: dict[str, Any], context: LambdaContext) -> Any:
+    """A return value that is hard to marshal, picked by event["value"]."""
+    match event["value"]:
+        case "decimal-30-digits":
+            return {"n": decimal.Decimal("123456789012345678901234567890")}
+        case "decimal-infinity":
+            return {"n": decimal.Decimal("Infinity")}
+        case "nested-too-deeply":
+            value: list[Any] = []
+            for _ in range(5000):
+                value = [value]
+            return value
+        case "items-raise":
+            return _Raising(RuntimeError("items() failed"))
+        case "items-memory-error":
+            return _Raising(MemoryError())
+    raise ValueError(event["value"])
 
 
 def sleep(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

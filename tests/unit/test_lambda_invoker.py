@@ -3,8 +3,10 @@ speaking the API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.anyio
 REQUEST_ID = "8f507cfc-d2c1-4e62-b6b1-4f3e3d1c0a11"
 EVENT: dict[str, Any] = {"Records": [{"messageId": "m1", "body": "hello"}]}
 CREDENTIALS = {"aws_access_key_id": "x", "aws_secret_access_key": "y"}
+DEEP_OBJECT = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 
 def aws_at(url: str, metrics: Metrics | None = None) -> Aws:
@@ -114,6 +117,69 @@ async def test_unreachable_endpoint_is_an_invoke_error() -> None:
     assert caught.type is InvokeError
 
 
+@asynccontextmanager
+async def answering(answer: bytes) -> AsyncIterator[str]:
+    """A server that reads one request, writes `answer` as is and hangs up; yields its URL."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            ),
+            0,
+        )
+        await reader.readexactly(length)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(reply, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Amz-Executed-Version: $LATEST\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "text"),
+    [
+        pytest.param(
+            HEAD + b'Content-Length: 100\r\n\r\n{"partial":',
+            "Response payload is not completed",
+            id="body-shorter-than-content-length",
+        ),
+        pytest.param(
+            HEAD + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"par\r\n',
+            "Response payload is not completed",
+            id="chunked-body-cut-off",
+        ),
+        pytest.param(
+            HEAD + b'Transfer-Encoding: chunked\r\n\r\nzz\r\n{"par\r\n0\r\n\r\n',
+            "Invalid character in chunk size",
+            id="chunked-body-malformed",
+        ),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Ty", "Connection was closed", id="head-cut-off"),
+        pytest.param(b"", "Connection was closed", id="no-answer"),
+    ],
+)
+async def test_broken_response_is_an_invoke_error(answer: bytes, text: str) -> None:
+    # The connection failed mid-answer: retried as an invocation that never reached the function.
+    async with answering(answer) as url, LambdaInvoker("orders", aws_at(url)) as invoker:
+        with pytest.raises(InvokeError, match=text) as caught:
+            await invoker.invoke(EVENT, REQUEST_ID)
+
+    assert caught.type is InvokeError
+    assert str(caught.value).startswith("orders: Invoke failed: ")
+
+
 async def test_invoke_before_start_is_a_bug(api: FakeLambda) -> None:
     invoker = LambdaInvoker("echo", aws_at(api.url))
     with pytest.raises(RuntimeError, match="start"):
@@ -182,6 +248,10 @@ def test_invoke_error(exc: BaseException, expected: type[InvokeError]) -> None:
                 "RequestId: r Error: Runtime exited with error: signal: killed", "Unhandled"
             ),
             id="untyped",
+        ),
+        # nested too deeply to parse: the body is the message, as for any non-document body
+        pytest.param(
+            "Unhandled", DEEP_OBJECT, FunctionError(DEEP_OBJECT.decode(), "Unhandled"), id="deep"
         ),
     ],
 )

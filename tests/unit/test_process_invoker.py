@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +132,49 @@ async def test_unserialisable_response_is_a_marshal_error() -> None:
     assert result.error is not None
     assert result.error.error_type == "Runtime.MarshalError"
     assert result.error.error_message.startswith("Unable to marshal response:")
+
+
+@pytest.mark.parametrize(
+    ("value", "payload", "error_type", "message"),
+    [
+        pytest.param("decimal-30-digits", b'{"n": 1.2345678901234568e+29}', None, "", id="decimal"),
+        pytest.param("decimal-infinity", b'{"n": Infinity}', None, "", id="decimal-infinity"),
+        pytest.param(
+            "nested-too-deeply",
+            None,
+            "Runtime.MarshalError",
+            "Unable to marshal response: maximum recursion depth exceeded while encoding a JSON "
+            "object",
+            id="nested-too-deeply",
+        ),
+        pytest.param(
+            "items-raise",
+            None,
+            "Runtime.MarshalError",
+            "Unable to marshal response: items() failed",
+            id="items-raise",
+        ),
+        # Out of memory while marshalling is out of memory, not a marshal error.
+        pytest.param(
+            "items-memory-error",
+            None,
+            "Runtime.OutOfMemory",
+            f"RequestId: {REQUEST_ID} Error: Runtime exited with error: signal: killed",
+            id="memory-error",
+        ),
+    ],
+)
+async def test_return_values_are_marshalled_as_in_process(
+    value: str, payload: bytes | None, error_type: str | None, message: str
+) -> None:
+    async with invoker("returns") as process:
+        result = await process.invoke({"value": value}, REQUEST_ID)
+    assert result.payload == payload
+    if error_type is None:
+        assert result.error is None
+    else:
+        assert result.error is not None
+        assert (result.error.error_type, result.error.error_message) == (error_type, message)
 
 
 async def test_timeout_kills_the_worker_and_the_next_call_gets_a_fresh_one() -> None:
@@ -295,6 +341,61 @@ async def test_missing_handler_in_a_lazily_started_worker_is_a_function_error() 
     assert result.error is not None
     assert result.error.error_type == "Runtime.HandlerNotFound"
     assert result.error.error_message == "Handler 'missing' missing on module 'process_handlers'"
+
+
+@contextmanager
+def no_more_descriptors() -> Iterator[None]:
+    """The process may open no further file descriptor (EMFILE) until the block ends."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@contextmanager
+def code_dir_removed(path: Path) -> Iterator[None]:
+    """The function's code directory is gone for a while (a redeploy): no worker starts there."""
+    aside = path.with_name(f"{path.name}.aside")
+    path.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(path)
+
+
+@pytest.mark.parametrize(
+    ("failure", "text"),
+    [
+        pytest.param(lambda code: no_more_descriptors(), "Too many open files", id="EMFILE"),
+        pytest.param(code_dir_removed, "No such file or directory", id="no-code-dir"),
+    ],
+)
+async def test_a_worker_the_os_will_not_start_is_an_invoke_error(
+    tmp_path: Path, failure: Callable[[Path], AbstractContextManager[None]], text: str
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "process_handlers.py").write_text((HERE / "process_handlers.py").read_text())
+    process = ProcessInvoker(
+        "orders",
+        FunctionConfig(handler="process_handlers:sleep", code_uri=str(code)),
+        HERE,
+        FUNCTION_ARN,
+        workers=1,
+        region="eu-west-1",
+    )
+    try:
+        with failure(code), pytest.raises(InvokeError, match=text) as caught:
+            await process.invoke({"seconds": 0}, REQUEST_ID)
+        assert caught.type is InvokeError  # not Throttled: no concurrency limit refused it
+        assert str(caught.value).startswith("orders: cannot start a worker: ")
+        # Nothing is held: the next invocation starts a worker and runs.
+        assert "pid" in body(await process.invoke({"seconds": 0}, REQUEST_ID))
+    finally:
+        await process.close()
+    assert children() == set()
 
 
 async def test_a_cancelled_invocation_kills_its_worker() -> None:

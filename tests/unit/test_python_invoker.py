@@ -181,6 +181,103 @@ async def test_decimal_is_marshalled_like_the_lambda_runtime() -> None:
     assert result.payload == b'{"pi": 3.14159}'
 
 
+# Decimal → JSON: float(value) as the runtime, integral values up to 28 digits as integers.
+DECIMAL_CASES = [
+    pytest.param("3.14159", b"3.14159", id="fraction"),
+    pytest.param("1.50", b"1.5", id="trailing-zero"),
+    pytest.param("5", b"5", id="integer"),
+    pytest.param("5.000", b"5", id="integral-with-point"),
+    pytest.param("1E+2", b"100", id="integral-exponent"),
+    pytest.param("-0", b"0", id="negative-zero"),
+    pytest.param("9" * 28, b"9" * 28, id="28-digits-exact"),
+    pytest.param("1.5E+27", b"1500000000000000000000000000", id="28-digit-exponent"),
+    pytest.param("1E-999999999999999999", b"0.0", id="smallest-exponent"),
+    pytest.param("123456789012345678901234567890", b"1.2345678901234568e+29", id="30-digits"),
+    pytest.param("1E+28", b"1e+28", id="29-digit-exponent"),
+    pytest.param("12345678901234567890123456789.5", b"1.2345678901234568e+28", id="long-fraction"),
+    pytest.param("1E+999999999999999999", b"Infinity", id="largest-exponent"),
+    pytest.param("Infinity", b"Infinity", id="infinity"),
+    pytest.param("-Infinity", b"-Infinity", id="minus-infinity"),
+    pytest.param("NaN", b"NaN", id="nan"),
+    pytest.param("-NaN", b"NaN", id="minus-nan"),
+    pytest.param("sNaN", b"NaN", id="signalling-nan"),
+]
+
+
+@pytest.mark.parametrize(("text", "number"), DECIMAL_CASES)
+async def test_decimal_values(text: str, number: bytes) -> None:
+    result = await call(lambda e, c: {"n": decimal.Decimal(text)})
+    assert result.error is None
+    assert result.payload == b'{"n": ' + number + b"}"
+
+
+@pytest.mark.parametrize(("text", "number"), DECIMAL_CASES)
+async def test_decimal_values_whatever_the_decimal_context(text: str, number: bytes) -> None:
+    # An async handler may change the event loop thread's context, where marshalling runs.
+    async def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        return {"n": decimal.Decimal(text)}
+
+    with decimal.localcontext() as narrow:
+        narrow.prec = 2
+        narrow.traps[decimal.Inexact] = True
+        result = await call(handler)
+    assert result.error is None
+    assert result.payload == b'{"n": ' + number + b"}"
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+class _BrokenMapping(dict[str, Any]):
+    def items(self) -> Any:
+        raise RuntimeError("items() failed")
+
+
+def _circular() -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    value["self"] = value
+    return value
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(
+            lambda: _nested(5000),
+            "maximum recursion depth exceeded while encoding a JSON object",
+            id="nested-too-deeply",
+        ),
+        pytest.param(
+            lambda: {"a": _nested(5000)},
+            "maximum recursion depth exceeded while encoding a JSON object",
+            id="nested-in-an-object",
+        ),
+        pytest.param(lambda: _BrokenMapping(a=1), "items() failed", id="mapping-items-raises"),
+        pytest.param(_circular, "Circular reference detected", id="circular"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_any_marshalling_failure_is_a_marshal_error(
+    make: Callable[[], Any], message: str, kind: str
+) -> None:
+    def sync_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        return make()
+
+    async def async_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        return make()
+
+    result = await call(sync_handler if kind == "sync" else async_handler)
+    assert result.payload is None
+    assert result.error is not None
+    assert result.error.error_type == "Runtime.MarshalError"
+    assert result.error.error_message == f"Unable to marshal response: {message}"
+    assert result.error.stack_trace == ()
+
+
 @pytest.mark.parametrize(
     ("handler", "error_type", "message", "frame"),
     [
@@ -252,6 +349,86 @@ async def test_sys_exit_fails_the_invocation_as_runtime_exit_error(
     assert result.error.error_message == (
         f"RequestId: {REQUEST_ID} Error: Runtime exited with error: exit status {status}"
     )
+
+
+class _HandlersOwn(BaseException):
+    pass
+
+
+def _raises(make: Callable[[], BaseException]) -> Callable[..., Any]:
+    def handler(event: dict[str, Any], context: LambdaContext) -> None:
+        raise make()
+
+    return handler
+
+
+def _async_raises(make: Callable[[], BaseException]) -> Callable[..., Any]:
+    async def handler(event: dict[str, Any], context: LambdaContext) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise make()
+
+    return handler
+
+
+@pytest.mark.parametrize("wrap", [_raises, _async_raises], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("make", "status"),
+    [
+        # An uncaught KeyboardInterrupt ends CPython by SIGINT ...
+        pytest.param(KeyboardInterrupt, "signal: interrupt", id="keyboard-interrupt"),
+        # ... any other uncaught BaseException with status 1, after its traceback.
+        pytest.param(GeneratorExit, "exit status 1", id="generator-exit"),
+        pytest.param(_HandlersOwn, "exit status 1", id="own-base-exception"),
+        pytest.param(
+            lambda: BaseExceptionGroup("group", [KeyboardInterrupt()]),
+            "exit status 1",
+            id="group-of-keyboard-interrupt",
+        ),
+        pytest.param(
+            lambda: BaseExceptionGroup("group", [SystemExit(3)]),
+            "exit status 1",
+            id="group-of-system-exit",
+        ),
+    ],
+)
+async def test_base_exception_fails_the_invocation_as_runtime_exit_error(
+    wrap: Callable[[Callable[[], BaseException]], Callable[..., Any]],
+    make: Callable[[], BaseException],
+    status: str,
+) -> None:
+    # Lambda's runtime process would end; here only the invocation does, in Lambda's words.
+    result = await call(wrap(make))
+    assert result.payload is None
+    assert result.error is not None
+    assert result.error.error_type == "Runtime.ExitError"
+    assert result.error.error_message == (
+        f"RequestId: {REQUEST_ID} Error: Runtime exited with error: {status}"
+    )
+    # The invoker carries on.
+    assert (await call(sync_none)).payload == b"null"
+
+
+async def test_an_outer_cancellation_is_not_a_function_error() -> None:
+    # Shutdown cancels in-flight invocations from outside: that must reach its scope.
+    async def slow(event: dict[str, Any], context: LambdaContext) -> Any:
+        await anyio.sleep(30)
+
+    results: list[InvokeResult] = []
+    with anyio.move_on_after(0.1) as outer:
+        results.append(await call(slow))
+    assert outer.cancelled_caught
+    assert results == []
+
+
+async def test_timeout_inside_a_handlers_task_group_is_a_timeout() -> None:
+    async def fan_out(event: dict[str, Any], context: LambdaContext) -> Any:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.sleep, 30)
+            tg.start_soon(anyio.sleep, 30)
+
+    result = await call(fan_out)
+    assert result.error is not None
+    assert result.error.error_type == "Sandbox.Timedout"
 
 
 async def test_nested_stack_trace_lists_handler_then_helper() -> None:
