@@ -71,10 +71,16 @@ def window_event(
     }
 
 
+# The state goes back into the next event, which targets serialise; a state nested deeper than
+# this could overflow Python's stack there, so it counts as no state (a failed invocation).
+STATE_DEPTH_LIMIT = 256
+
+
 def read_state(payload: bytes | None) -> dict[str, Any] | None:
     """The `state` a windowed invocation returned, or None when the response has none (the
-    invocation is then a failure). A null or non-object state counts as none, as does a
-    response that does not parse (nested too deeply included); never raises."""
+    invocation is then a failure). A null or non-object state counts as none, as do a response
+    that does not parse (nested too deeply included) and a state nested deeper than
+    STATE_DEPTH_LIMIT; never raises."""
     if payload is None:
         return None
     try:
@@ -82,7 +88,21 @@ def read_state(payload: bytes | None) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         return None
     state = response.get("state") if isinstance(response, dict) else None
-    return state if isinstance(state, dict) else None
+    if not isinstance(state, dict) or _depth(state) > STATE_DEPTH_LIMIT:
+        return None
+    return state
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar: 0), without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = list(item.values()) if isinstance(item, dict) else item
+        if isinstance(children, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def without_state(outcome: Outcome) -> Outcome:

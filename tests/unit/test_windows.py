@@ -92,6 +92,15 @@ def test_window_event_has_the_5_4_shape() -> None:
             b'{"state": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", None, id="deep"
         ),
         pytest.param(b'"state"', None, id="string-response"),
+        # Parses, but could overflow the stack when the next event is serialised.
+        pytest.param(
+            b'{"state": ' + b'{"a": ' * 257 + b"1" + b"}" * 257 + b"}", None, id="state-depth-257"
+        ),
+        pytest.param(
+            b'{"state": ' + b'{"a": ' * 255 + b"[1]" + b"}" * 255 + b"}",
+            json.loads(b'{"a": ' * 255 + b"[1]" + b"}" * 255),
+            id="state-depth-256",
+        ),
     ],
 )
 def test_read_state(payload: bytes | None, expected: dict[str, Any] | None) -> None:
