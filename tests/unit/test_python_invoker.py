@@ -318,39 +318,6 @@ async def test_exception_becomes_error_payload(
     json.dumps(payload)
 
 
-def _exits_with(code: object) -> Callable[..., Any]:
-    def handler(event: dict[str, Any], context: LambdaContext) -> None:
-        sys.exit(code)  # type: ignore[arg-type]
-
-    return handler
-
-
-def _async_exits_with(code: object) -> Callable[..., Any]:
-    async def handler(event: dict[str, Any], context: LambdaContext) -> None:
-        sys.exit(code)  # type: ignore[arg-type]
-
-    return handler
-
-
-@pytest.mark.parametrize("make", [_exits_with, _async_exits_with], ids=["sync", "async"])
-@pytest.mark.parametrize(
-    ("code", "status"),
-    [(None, 0), (0, 0), (3, 3), (256 + 7, 7), ("bye", 1), (True, 1)],
-    ids=["none", "zero", "three", "wraps", "text", "bool"],
-)
-async def test_sys_exit_fails_the_invocation_as_runtime_exit_error(
-    make: Callable[[object], Callable[..., Any]], code: object, status: int
-) -> None:
-    # Lambda's runtime process would end; here only the invocation does, in Lambda's words.
-    result = await call(make(code))
-    assert result.payload is None
-    assert result.error is not None
-    assert result.error.error_type == "Runtime.ExitError"
-    assert result.error.error_message == (
-        f"RequestId: {REQUEST_ID} Error: Runtime exited with error: exit status {status}"
-    )
-
-
 class _HandlersOwn(BaseException):
     pass
 
@@ -374,6 +341,13 @@ def _async_raises(make: Callable[[], BaseException]) -> Callable[..., Any]:
 @pytest.mark.parametrize(
     ("make", "status"),
     [
+        # sys.exit(code) raises SystemExit(code): the status CPython would exit with.
+        pytest.param(lambda: SystemExit(), "exit status 0", id="sys-exit-none"),
+        pytest.param(lambda: SystemExit(0), "exit status 0", id="sys-exit-zero"),
+        pytest.param(lambda: SystemExit(3), "exit status 3", id="sys-exit-three"),
+        pytest.param(lambda: SystemExit(256 + 7), "exit status 7", id="sys-exit-wraps"),
+        pytest.param(lambda: SystemExit("bye"), "exit status 1", id="sys-exit-text"),
+        pytest.param(lambda: SystemExit(True), "exit status 1", id="sys-exit-bool"),
         # An uncaught KeyboardInterrupt ends CPython by SIGINT ...
         pytest.param(KeyboardInterrupt, "signal: interrupt", id="keyboard-interrupt"),
         # ... any other uncaught BaseException with status 1, after its traceback.
