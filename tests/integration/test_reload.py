@@ -48,8 +48,8 @@ def _two_mappings(endpoint: str, first: str, second: str, second_extra: str = ""
 @pytest.mark.anyio
 async def test_reload_keeps_unchanged_mappings_and_starts_new_ones(endpoint: str, sqs: Any) -> None:
     first, second = unique("q1"), unique("q2")
-    # A stopped mapping abandons its long poll, and a message the server hands that dead poll
-    # stays invisible for the visibility timeout (the README's known limit): keep it short.
+    # The harness stops with `shutdown_receives: cancel`: a message the server hands a stopped
+    # mapping's abandoned long poll stays invisible for the visibility timeout, so keep it short.
     url1, url2 = make_queue(sqs, first, visibility=3), make_queue(sqs, second, visibility=3)
     async with running(config_yaml(endpoint, first)) as daemon:
         assert daemon.supervisor is not None
