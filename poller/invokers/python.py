@@ -8,7 +8,6 @@ import importlib
 import inspect
 import json
 import math
-import signal
 import sys
 import time
 import traceback
@@ -115,16 +114,6 @@ def _is_cancellation(exc: BaseException) -> bool:
     return isinstance(exc, cancelled)
 
 
-def _exit_status(exc: BaseException) -> int:
-    """How CPython exits when `exc` goes uncaught (negative: a signal, as in Popen.returncode):
-    SystemExit's status, SIGINT for KeyboardInterrupt, else 1 after printing the traceback."""
-    if isinstance(exc, SystemExit):
-        return exit_status(exc.code)
-    if isinstance(exc, KeyboardInterrupt):
-        return -signal.SIGINT
-    return 1
-
-
 def _boxed(
     handler: Callable[..., Any], event: dict[str, Any], context: LambdaContext
 ) -> tuple[Any, BaseException | None]:
@@ -184,7 +173,7 @@ class PythonInvoker:
                 # KeyboardInterrupt, GeneratorExit, a BaseException of the handler's own: on
                 # Lambda the runtime process ends and the invocation fails with ExitError; here
                 # it ends the invocation only, never the daemon.
-                outcome = exited(request_id, _exit_status(exc))
+                outcome = exited(request_id, exit_status(exc))
         duration = time.monotonic() - started
         if scope.cancelled_caught:
             outcome = timed_out(request_id, self._timeout)

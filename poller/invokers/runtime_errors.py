@@ -39,10 +39,16 @@ def out_of_memory(request_id: str) -> FunctionError:
     return FunctionError(message, "Runtime.OutOfMemory")
 
 
-def exit_status(code: object) -> int:
-    """The process exit status `sys.exit(code)` would give: None → 0, an int → itself, else 1."""
-    if code is None:
+def exit_status(exc: BaseException) -> int:
+    """How CPython exits when `exc` goes uncaught (negative: a signal, as Popen.returncode):
+    SystemExit's code (None → 0, an int → itself mod 256, else 1), SIGINT for
+    KeyboardInterrupt, else 1 after printing the traceback."""
+    if isinstance(exc, KeyboardInterrupt):
+        return -signal.SIGINT
+    if not isinstance(exc, SystemExit):
+        return 1
+    if exc.code is None:
         return 0
-    if isinstance(code, int) and not isinstance(code, bool):
-        return code & 0xFF
+    if isinstance(exc.code, int) and not isinstance(exc.code, bool):
+        return exc.code & 0xFF
     return 1
