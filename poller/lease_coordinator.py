@@ -12,18 +12,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import replace
 
 import anyio
 from anyio.abc import TaskStatus
 
 from poller.aws import describe
-from poller.lease_holder import HeldLeases
-from poller.leases import ExpiryClock, Lease, Timing, plan
-from poller.runtime import Runtime
+from poller.lease_holder import HeldLeases, LeaseScope
+from poller.leases import ExpiryClock, Lease, plan
 from poller.shards import ShardInfo, startable
 from poller.state.base import SHARD_END, advances, real_checkpoint
-from poller.state.lease_table import LeaseTable
 
 
 class LeaseCoordinator:
@@ -34,28 +32,19 @@ class LeaseCoordinator:
     """
 
     def __init__(
-        self,
-        table: LeaseTable,
-        mapping: str,
-        me: str,
-        timing: Timing,
-        runtime: Runtime,
-        labels: tuple[str, str, str],
-        log: Any,
-        starting_position: str,
-        checkpoints: dict[str, str],
+        self, scope: LeaseScope, starting_position: str, checkpoints: dict[str, str]
     ) -> None:
-        self._table = table
-        self._mapping = mapping
-        self.me = me
-        self._timing = timing
-        self._rt = runtime
-        self._labels = labels
-        self._log = log.bind(worker=me)
+        self._table = scope.table
+        self._mapping = scope.mapping
+        self.me = scope.me
+        self._timing = scope.timing
+        self._rt = scope.runtime
+        self._labels = scope.labels
+        self._log = scope.log.bind(worker=scope.me)
         self._position = starting_position
         self._checkpoints = checkpoints
-        self._clock = ExpiryClock(timing.failover)
-        self._holding = HeldLeases(table, mapping, me, timing, runtime, labels, self._log)
+        self._clock = ExpiryClock(scope.timing.failover)
+        self._holding = HeldLeases(replace(scope, log=self._log))
         self._shards: list[ShardInfo] | None = None
         self._wake = anyio.Event()
         self._balanced_last = anyio.Event()  # the balancing loop has ended (shutdown)

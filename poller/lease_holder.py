@@ -25,6 +25,19 @@ from poller.state.base import advances, real_checkpoint
 from poller.state.lease_table import LeaseTable
 
 
+@dataclass(frozen=True)
+class LeaseScope:
+    """Whose leases of which mapping, where: what the coordinator and its holder share."""
+
+    table: LeaseTable
+    mapping: str  # the mapping's UUID: the prefix of its lease keys
+    me: str  # this replica's worker id, written as leaseOwner
+    timing: Timing
+    runtime: Runtime
+    labels: tuple[str, str, str]  # mapping, function, source
+    log: Any
+
+
 @dataclass(eq=False)
 class _Held:
     lease: Lease  # as this replica last wrote it
@@ -42,23 +55,14 @@ class HeldLeases:
     lease is added, lost or released, or a stolen lease becomes readable.
     """
 
-    def __init__(
-        self,
-        table: LeaseTable,
-        mapping: str,
-        me: str,
-        timing: Timing,
-        runtime: Runtime,
-        labels: tuple[str, str, str],
-        log: Any,
-    ) -> None:
-        self._table = table
-        self._mapping = mapping
-        self._me = me
-        self._timing = timing
-        self._metrics = runtime.metrics
-        self._labels = labels
-        self._log = log
+    def __init__(self, scope: LeaseScope) -> None:
+        self._table = scope.table
+        self._mapping = scope.mapping
+        self._me = scope.me
+        self._timing = scope.timing
+        self._metrics = scope.runtime.metrics
+        self._labels = scope.labels
+        self._log = scope.log
         self._held: dict[str, _Held] = {}
         self.group: TaskGroup | None = None
         self.on_change: Callable[[], None] = lambda: None

@@ -16,6 +16,7 @@ from typing import Any
 
 from poller.errors import LeaseLost
 from poller.lease_coordinator import LeaseCoordinator
+from poller.lease_holder import LeaseScope
 from poller.leases import Timing
 from poller.runtime import Runtime
 from poller.state.base import real_checkpoint
@@ -47,17 +48,8 @@ class DynamoDbLeaseStore:
         checkpoints: dict[str, str],
     ) -> Iterator[LeaseCoordinator]:
         """The lease coordinator of one mapping, routing that mapping's saves while open."""
-        coordinator = LeaseCoordinator(
-            self.table,
-            mapping,
-            self.worker_id,
-            self.timing,
-            runtime,
-            labels,
-            log,
-            starting_position,
-            checkpoints,
-        )
+        scope = LeaseScope(self.table, mapping, self.worker_id, self.timing, runtime, labels, log)
+        coordinator = LeaseCoordinator(scope, starting_position, checkpoints)
         self._coordinators[mapping] = coordinator
         try:
             yield coordinator

@@ -25,6 +25,7 @@ from poller.aws import Aws
 from poller.config import AwsConfig
 from poller.errors import LeaseLost
 from poller.lease_coordinator import LeaseCoordinator
+from poller.lease_holder import LeaseScope
 from poller.leases import Timing
 from poller.lifecycle import Lifecycle
 from poller.runtime import Runtime
@@ -105,9 +106,8 @@ class Replica:
         # (when, the shards this replica may read then): one entry per on_change call
         self.changes: list[tuple[float, frozenset[str]]] = []
         runtime = Runtime(Aws(AwsConfig(), self.metrics), self.metrics, Readiness(), self.lifecycle)
-        self.coordinator = LeaseCoordinator(
-            self.table, MAPPING, name, timing, runtime, LABELS, self.log, position, self.checkpoints
-        )
+        scope = LeaseScope(self.table, MAPPING, name, timing, runtime, LABELS, self.log)
+        self.coordinator = LeaseCoordinator(scope, position, self.checkpoints)
         self.scope = anyio.CancelScope()
         self.ended = anyio.Event()
 
