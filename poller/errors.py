@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -109,6 +112,19 @@ def source_refused(path: str, exc: Exception) -> StartupError | None:
     if isinstance(exc, (ClientError, BotoCoreError)) and not is_retriable(exc):
         return StartupError(f"{path}: {error_code(exc)}: {exc}")
     return None
+
+
+@contextmanager
+def checking_source(path: str) -> Iterator[None]:
+    """Around a mapping's source check: what `source_refused` names becomes its StartupError,
+    anything else (retriable, or a bug) goes on as it is."""
+    try:
+        yield
+    except Exception as exc:
+        refused = source_refused(path, exc)
+        if refused is None:
+            raise
+        raise refused from exc
 
 
 def is_retriable(exc: BaseException) -> bool:

@@ -23,7 +23,7 @@ from poller.batching import (
     split_groups,
 )
 from poller.config import FunctionConfig, SqsMappingConfig
-from poller.errors import StartupError, source_refused
+from poller.errors import StartupError, checking_source
 from poller.filter_sources import sqs_keep
 from poller.invokers import InvokeError, Invoker, Throttled
 from poller.mapping_filters import criteria_of
@@ -112,14 +112,8 @@ class SqsMapping:
 
     async def _start(self, client: Any) -> SqsQueue:
         async for attempt in retrying(self._on_source_error("GetQueueAttributes")):
-            with attempt:
-                try:
-                    info = await SqsQueue.resolve(client, self._arn)
-                except Exception as exc:
-                    refused = source_refused(f"{self._path}.event_source_arn", exc)
-                    if refused is None:
-                        raise
-                    raise refused from exc
+            with attempt, checking_source(f"{self._path}.event_source_arn"):
+                info = await SqsQueue.resolve(client, self._arn)
         problem = visibility_timeout_issue(info.visibility_timeout, self._function.timeout)
         if problem and not self.config.visibility_heartbeat:
             raise StartupError(f"{self._path}: {problem}")

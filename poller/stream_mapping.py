@@ -22,7 +22,7 @@ from poller.arns import Arn
 from poller.aws import retrying
 from poller.config import FunctionConfig, StreamMappingConfig
 from poller.destinations import open_destination
-from poller.errors import source_refused
+from poller.errors import checking_source
 from poller.invokers import Invoker
 from poller.lease_coordinator import LeaseCoordinator
 from poller.mapping_filters import stream_filter
@@ -168,28 +168,22 @@ class StreamMapping:
         source: ShardSource | None = None
         with self._rt.lifecycle.intake():
             async for attempt in retrying(self._on_error("DescribeStream")):
-                with attempt:
-                    try:
-                        if self.config.is_dynamodb:
-                            streams = await stack.enter_async_context(
-                                aws.client("dynamodbstreams", max_connections=50)
-                            )
-                            tables = await stack.enter_async_context(aws.client("dynamodb"))
-                            source = await DynamoDbStream.resolve(
-                                streams, tables, self.config.event_source_arn, region
-                            )
-                        else:
-                            client = await stack.enter_async_context(
-                                aws.client("kinesis", max_connections=50)
-                            )
-                            source = await KinesisStream.resolve(
-                                client, self.config.event_source_arn, region, self.identity_arn
-                            )
-                    except Exception as exc:
-                        refused = source_refused(f"{self._path}.event_source_arn", exc)
-                        if refused is None:
-                            raise
-                        raise refused from exc
+                with attempt, checking_source(f"{self._path}.event_source_arn"):
+                    if self.config.is_dynamodb:
+                        streams = await stack.enter_async_context(
+                            aws.client("dynamodbstreams", max_connections=50)
+                        )
+                        tables = await stack.enter_async_context(aws.client("dynamodb"))
+                        source = await DynamoDbStream.resolve(
+                            streams, tables, self.config.event_source_arn, region
+                        )
+                    else:
+                        client = await stack.enter_async_context(
+                            aws.client("kinesis", max_connections=50)
+                        )
+                        source = await KinesisStream.resolve(
+                            client, self.config.event_source_arn, region, self.identity_arn
+                        )
         return source
 
     async def _list(self, source: ShardSource) -> list[ShardInfo] | None:
