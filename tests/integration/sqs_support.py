@@ -115,7 +115,17 @@ def send(sqs: Any, url: str, bodies: list[str], **extra: Any) -> list[str]:
 
 
 def depth(sqs: Any, url: str) -> int:
-    """Visible plus in-flight messages."""
+    """Visible plus in-flight messages: the larger of two readings.
+
+    One reading can miss a message: the server counts visible messages, then in-flight ones,
+    and a message whose visibility timeout ends between the two counts is in neither. A second
+    reading counts that message (now visible, or received again and in flight), so a queue
+    reads empty only when it is.
+    """
+    return max(_one_depth(sqs, url), _one_depth(sqs, url))
+
+
+def _one_depth(sqs: Any, url: str) -> int:
     attrs = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
