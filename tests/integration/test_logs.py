@@ -55,16 +55,27 @@ def test_credentials_never_reach_the_logs(tmp_path: Path) -> None:
         "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_SESSION_TOKEN": "SESSIONMARKER" + "x" * 40,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "poller", "run", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    time.sleep(4)  # the endpoint refuses: source errors are logged and retried
-    proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=30)
-    assert "source_error" in output
+    log = tmp_path / "poller.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "poller", "run", "-c", str(config)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        # The endpoint refuses. The first source_error is logged once botocore's own retries
+        # give up, seconds after start-up; a SIGTERM before then cancels the call unlogged.
+        deadline = time.monotonic() + 30
+        while '"source_error"' not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert '"source_error"' in output
     assert secret not in output
     assert "SESSIONMARKER" not in output
