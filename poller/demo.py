@@ -134,7 +134,7 @@ async def drive(daemon: Daemon, config: PollerConfig) -> bool:
         ]
         queue_url = (await sqs.get_queue_url(QueueName=queue.name))["QueueUrl"]
         dlq_url = (await sqs.get_queue_url(QueueName=queue.dead_letter.name))["QueueUrl"]
-        probe = Probe(daemon.metrics, config, sqs, dlq_url)
+        probe = Probe(daemon.metrics, config, sqs, queue_url, dlq_url)
         traffic = Traffic()
         async with anyio.create_task_group() as tg:
             tg.start_soon(send_orders, sqs, queue_url, traffic)

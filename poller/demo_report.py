@@ -1,6 +1,6 @@
 """What `poller demo` shows: the daemon's counters read live, the status line and the summary.
 
-Read-only: the figures come from the daemon's Prometheus registry and the DLQ's attributes.
+Read-only: the figures come from the daemon's Prometheus registry and the queues' attributes.
 """
 
 from __future__ import annotations
@@ -79,14 +79,22 @@ class Snapshot:
     received: int  # deliveries polled, retries included (poller_polled_events)
     handled: int  # deleted after the handler succeeded (poller_deleted_events)
     failed: int  # records in failed invocations or batchItemFailures (failed_invoke_events)
+    in_queue: int  # messages still in the orders queue, visible or not (read before in_dlq)
     in_dlq: int  # messages in the dead-letter queue, visible or not
     clicks: StreamFigures
     inventory: StreamFigures
     elapsed: float
 
     def orders_settled(self, total: int) -> bool:
-        """True once all `total` messages were sent and each is deleted or in the DLQ."""
-        return self.sent >= total and self.handled + self.in_dlq >= total
+        """True once all `total` messages were sent and none is left in the queue: each was
+        deleted or moved to the DLQ. (Not `handled + in_dlq`: a message delivered twice, which
+        a standard queue may do, is deleted twice and would settle the count early.)"""
+        return self.sent >= total and self.in_queue == 0
+
+    @property
+    def handled_twice(self) -> int:
+        """Deletions beyond one per message that left the queue other than to the DLQ."""
+        return max(0, self.handled - (self.sent - self.in_queue - self.in_dlq))
 
     def settled(self, totals: Totals) -> bool:
         """True once every order, click and inventory change is accounted for."""
@@ -103,14 +111,17 @@ def labels_of(mapping: MappingConfig) -> dict[str, str]:
 
 
 class Probe:
-    """Reads the daemon's counters for the demo's three mappings and the DLQ's depth."""
+    """Reads the daemon's counters for the demo's three mappings and the queues' depths."""
 
-    def __init__(self, metrics: Metrics, config: PollerConfig, client: Any, dlq_url: str) -> None:
+    def __init__(
+        self, metrics: Metrics, config: PollerConfig, client: Any, queue_url: str, dlq_url: str
+    ) -> None:
         self._metrics = metrics
         self._orders = labels_of(mapping_of(config, ORDERS))
         self._clicks = labels_of(mapping_of(config, CLICKS_FN))
         self._inventory = labels_of(mapping_of(config, INVENTORY))
         self._client = client
+        self._queue_url = queue_url
         self._dlq_url = dlq_url
 
     def counter(self, name: str, labels: dict[str, str]) -> int:
@@ -139,16 +150,24 @@ class Probe:
             checkpoints=self.counter("poller_checkpoints", labels),
         )
 
-    async def dlq_depth(self) -> int:
-        """ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible of the DLQ."""
-        response = await self._client.get_queue_attributes(
-            QueueUrl=self._dlq_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )
-        return sum(int(value) for value in response["Attributes"].values())
+    async def depth(self, url: str) -> int:
+        """ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible of a queue.
+
+        One reading can miss a message: the server counts visible messages, then in-flight
+        ones, and a message whose visibility timeout ends in between is in neither. The larger
+        of two readings counts it.
+        """
+        readings = []
+        for _ in range(2):
+            response = await self._client.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )
+            readings.append(sum(int(value) for value in response["Attributes"].values()))
+        return max(readings)
 
     async def snapshot(self, traffic: Traffic, elapsed: float) -> Snapshot:
         """The counters now, with the senders' `traffic` and the caller's `elapsed` seconds."""
@@ -157,7 +176,9 @@ class Probe:
             received=self.counter("poller_polled_events", self._orders),
             handled=self.counter("poller_deleted_events", self._orders),
             failed=self.counter("poller_failed_invoke_events", self._orders),
-            in_dlq=await self.dlq_depth(),
+            # The queue before the DLQ: a message on its way between them is then in one.
+            in_queue=await self.depth(self._queue_url),
+            in_dlq=await self.depth(self._dlq_url),
             clicks=self.stream(self._clicks, traffic.clicks),
             inventory=self.stream(self._inventory, traffic.changes),
             elapsed=elapsed,
@@ -249,22 +270,32 @@ def streams_summary(snap: Snapshot, tallies: Tallies, config: PollerConfig) -> s
 def unsettled(snap: Snapshot, totals: Totals) -> str:
     """What is still missing, for the summary of a demo that did not settle."""
     missing = [
-        (totals.orders - snap.handled - snap.in_dlq, "orders are neither deleted nor in the DLQ"),
+        (
+            totals.orders - snap.sent + snap.in_queue,
+            "orders are neither deleted nor in the DLQ",
+        ),
         (totals.clicks - snap.clicks.delivered, "clicks were not delivered"),
         (totals.changes - snap.inventory.delivered, "inventory changes were not delivered"),
     ]
     return "; ".join(f"{count} {what}" for count, what in missing if count > 0)
 
 
-def orders_story(config: PollerConfig) -> str:
+def orders_story(snap: Snapshot, config: PollerConfig) -> str:
     """What happened to the orders, for the summary of a demo that settled."""
     queue = config.embedded.queues[0]
     assert queue.dead_letter is not None
     dlq = queue.dead_letter
+    twice = snap.handled_twice
+    duplicates = (
+        f" {twice} of them {'was' if twice == 1 else 'were'} delivered, handled and deleted "
+        "twice: a standard queue delivers at least once, so handlers must be idempotent."
+        if twice
+        else ""
+    )
     return (
-        "What happened: valid orders were handled once and deleted. The handler listed each "
-        "poison message in batchItemFailures, so poller deleted the rest of its batch and left "
-        f"the poison message in {queue.name}. It reappeared after the "
+        f"What happened: valid orders were handled and deleted.{duplicates} The handler listed "
+        "each poison message in batchItemFailures, so poller deleted the rest of its batch and "
+        f"left the poison message in {queue.name}. It reappeared after the "
         f"{queue.visibility_timeout} s visibility timeout and failed again; after "
         f"{dlq.max_receive_count} failed receives the queue's redrive policy (maxReceiveCount "
         f"{dlq.max_receive_count}) moved it to {dlq.name}, where it waits to be inspected or "
@@ -299,5 +330,5 @@ def summary(snap: Snapshot, traffic: Traffic, config: PollerConfig, tallies: Tal
     if not snap.settled(totals):
         missing = f"Not settled after {DEADLINE_SECONDS:.0f} s: {unsettled(snap, totals)}."
         return counts + "\n" + textwrap.fill(missing, width=88)
-    paragraphs = (orders_story(config), streams_story(snap, config))
+    paragraphs = (orders_story(snap, config), streams_story(snap, config))
     return counts + "\n" + "\n\n".join(textwrap.fill(p, width=88) for p in paragraphs)

@@ -49,6 +49,7 @@ def settled_snapshot() -> Snapshot:
         received=66,
         handled=54,
         failed=12,
+        in_queue=0,
         in_dlq=6,
         clicks=figures(CLICKS, CLICKS, shards=2, age=0.6),
         inventory=figures(CHANGES, CHANGES, age=0.2),
@@ -123,7 +124,8 @@ def test_inventory_write_requests() -> None:
 def test_settled_needs_orders_clicks_and_inventory_changes() -> None:
     snap = settled_snapshot()
     assert snap.settled(TOTALS)
-    assert not replace(snap, in_dlq=5).settled(TOTALS)
+    assert not replace(snap, in_queue=1, in_dlq=5).settled(TOTALS)  # a poison message waits
+    assert not replace(snap, sent=MESSAGES - 1).settled(TOTALS)
     assert not replace(snap, clicks=figures(CLICKS, CLICKS - 1)).settled(TOTALS)
     assert not replace(snap, inventory=figures(CHANGES - 1, CHANGES - 1)).settled(TOTALS)
 
@@ -157,8 +159,26 @@ def test_summary_of_a_settled_demo_reports_the_stream_and_the_table() -> None:
     assert "Not settled" not in text
 
 
+@pytest.mark.parametrize(
+    ("handled", "says"),
+    [
+        (54, "handled and deleted. The handler listed"),
+        (55, "1 of them was delivered, handled and deleted twice: a standard queue delivers"),
+        (57, "3 of them were delivered, handled and deleted twice"),
+    ],
+)
+def test_a_settled_summary_names_orders_delivered_twice(handled: int, says: str) -> None:
+    # A standard queue may deliver a message twice; both deletes count in DeletedEventCount.
+    snap = replace(settled_snapshot(), handled=handled)
+    assert snap.settled(TOTALS)
+    tallies = Tallies(Counter(), Counter())
+    text = summary(snap, Traffic(MESSAGES, 6, CLICKS, CHANGES), demo_config(), tallies)
+    assert f"handled OK  {handled}" in text
+    assert says in " ".join(text.split())
+
+
 def test_summary_of_an_unsettled_demo_says_what_is_missing() -> None:
-    snap = replace(settled_snapshot(), in_dlq=4, clicks=figures(CLICKS, 190))
+    snap = replace(settled_snapshot(), in_queue=2, in_dlq=4, clicks=figures(CLICKS, 190))
     tallies = Tallies(Counter(), Counter())
     text = summary(snap, Traffic(MESSAGES, 6, CLICKS, CHANGES), demo_config(), tallies)
     prose = " ".join(text.split())
@@ -182,8 +202,35 @@ def test_probe_reads_a_stream_mappings_figures() -> None:
     metrics.iterator_age.labels(*own, "shardId-1").set(1.5)
     metrics.iterator_age.labels("other", function, "kinesis", "shardId-0").set(9.0)
     metrics.checkpoints.labels(*own).inc(3)
-    probe = Probe(metrics, config, client=None, dlq_url="")
+    probe = Probe(metrics, config, client=None, queue_url="", dlq_url="")
     assert probe.stream(labels, sent=40) == StreamFigures(40, 25, 2, 1.5, 3)
+
+
+class _Attributes:
+    """A queue client whose get_queue_attributes answers each call from a script."""
+
+    def __init__(self, script: dict[str, list[tuple[int, int]]]) -> None:
+        self.script = script
+
+    async def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> object:
+        visible, hidden = self.script[QueueUrl].pop(0)
+        return {
+            "Attributes": {
+                "ApproximateNumberOfMessages": str(visible),
+                "ApproximateNumberOfMessagesNotVisible": str(hidden),
+            }
+        }
+
+
+@pytest.mark.anyio
+async def test_probe_reads_each_queue_twice_and_keeps_the_larger_depth() -> None:
+    # The first reading of the queue missed a message passing from hidden to visible.
+    client = _Attributes({"q": [(0, 0), (1, 0)], "dlq": [(5, 0), (5, 0)]})
+    probe = Probe(Metrics(), demo_config(), client, queue_url="q", dlq_url="dlq")
+    snap = await probe.snapshot(Traffic(MESSAGES, 6, CLICKS, CHANGES), elapsed=3.0)
+    assert (snap.in_queue, snap.in_dlq) == (1, 5)
+    assert not snap.orders_settled(MESSAGES)
+    assert client.script == {"q": [], "dlq": []}
 
 
 # --- the stream handlers -------------------------------------------------------------------------
