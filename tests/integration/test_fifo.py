@@ -39,7 +39,7 @@ async def test_fifo_order_per_group_parallel_groups_and_isolated_failure(
     endpoint: str, sqs: Any
 ) -> None:
     queue = unique("orders") + ".fifo"
-    url = make_queue(sqs, queue, visibility=2)
+    url = make_queue(sqs, queue, visibility=3)
     _send_fifo(sqs, url)
     failed_once: list[str] = []
 
@@ -109,9 +109,12 @@ async def test_fifo_order_per_group_parallel_groups_and_isolated_failure(
         and r["attributes"]["ApproximateReceiveCount"] != "1"
     }
     assert failed_seqs <= redelivered
-    # The failed batch stays invisible for the 2 s visibility timeout: meanwhile no g2 message
-    # went out, and the other groups kept being delivered.
-    blocked_until = failed_at + 1.5
+    # The failed batch stays invisible for the 3 s visibility timeout: meanwhile no g2 message
+    # went out, and the other groups kept being delivered (after the failed call, so not the
+    # calls of its own receive; moto hands out the next ones about 1.2 s later). The timeout
+    # runs from that receive, just before the failed call started: 2 s from the start leaves
+    # most of a second for a stall on either side.
+    blocked_until = failed_call["started"] + 2.0
     others_meanwhile = [
         g
         for c, g in zip(calls, groups_of, strict=True)
@@ -120,7 +123,7 @@ async def test_fifo_order_per_group_parallel_groups_and_isolated_failure(
     g2_meanwhile = [
         c
         for c, g in zip(calls, groups_of, strict=True)
-        if failed_at < c["started"] < blocked_until and g == {"g2"}
+        if failed_call["started"] < c["started"] < blocked_until and g == {"g2"}
     ]
     assert others_meanwhile
     assert not g2_meanwhile
