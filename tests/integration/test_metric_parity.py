@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import anyio
 import itest_handlers
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -66,8 +65,14 @@ async def test_sqs_metrics(endpoint: str, sqs: Any) -> None:
 
     itest_handlers.behaviour = fail_once
     async with running(config_yaml(endpoint, queue, extra_mapping=extra)) as daemon:
-        await wait_for(lambda: len(itest_handlers.calls) >= 1)
-        await anyio.sleep(0.5)
+        labels = {"mapping": f"fn-{queue}", "function": "fn"}
+        # Settled: the last count each message moves (two pollers may have received them).
+        await wait_for(
+            lambda: (
+                metric(daemon, "poller_failed_invoke_events_total", **labels) >= 1
+                and metric(daemon, "poller_deleted_events_total", **labels) >= 1
+            )
+        )
         values = _values(daemon, f"fn-{queue}")
         families = await _exposition_parses(daemon)
     assert values["polled_events"] == 2  # read from the queue

@@ -9,7 +9,16 @@ from typing import Any
 import anyio
 import itest_handlers
 import pytest
-from sqs_support import config_yaml, http_get, make_queue, running, send, unique, wait_for
+from sqs_support import (
+    config_yaml,
+    http_get,
+    make_queue,
+    metric,
+    running,
+    send,
+    unique,
+    wait_for,
+)
 from stream_support import make_stream, put, stream_config
 
 from poller.status_cli import fetch, run_status, table
@@ -45,8 +54,9 @@ async def test_mappings_report_state_results_and_counts(
     arn = make_stream(kinesis, name)
     put(kinesis, name, [("k", "x")])
     async with running(stream_config(endpoint, arn, tmp_path / "s.db")) as daemon:
-        await wait_for(lambda: len(itest_handlers.calls) >= 1)
-        await anyio.sleep(0.2)
+        labels = {"mapping": f"fn-{name}", "function": "fn"}
+        # The error is counted just before the failed result is noted, with no await between.
+        await wait_for(lambda: metric(daemon, "poller_errors_total", **labels) >= 1)
         mappings = await anyio.to_thread.run_sync(fetch, f"http://127.0.0.1:{daemon.http_port}")
     [stream] = mappings
     assert stream["LastProcessingResult"] == "PROBLEM: Function call failed"

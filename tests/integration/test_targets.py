@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from fake_targets import FakeLambda, FakeRie, closed_port, serve
 from sqs_support import HERE, REGION, http_get, metric, running, unique, wait_for
@@ -99,11 +98,12 @@ async def test_unreachable_url_is_retried_without_using_retries(
         f'url: "http://127.0.0.1:{closed_port()}/2015-03-31/functions/function/invocations"\n'
     )
     async with running(_config(endpoint, arn, tmp_path / "s.db", function)) as daemon:
-        await anyio.sleep(2.5)  # several refused attempts, backing off
         labels = {"mapping": f"fn-{name}", "function": "fn"}
+        # A second refused attempt at the one record: the first neither used up R = 0 nor
+        # dropped it.
+        await wait_for(lambda: metric(daemon, "poller_failed_invoke_events_total", **labels) >= 2)
         assert metric(daemon, "poller_errors_total", **labels) == 0
         assert metric(daemon, "poller_dropped_events_total", **labels) == 0  # R = 0, unused
-        assert metric(daemon, "poller_failed_invoke_events_total", **labels) >= 2
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,14 @@ async def test_function_name_target_through_the_invoke_api(
         async with running(config) as daemon:
             labels = {"mapping": f"fn-{name}", "function": "fn"}
             await wait_for(lambda: fake.calls[function_name] >= 1)
-            await anyio.sleep(0.5)
+            # Settled: the invocation is counted (its error with it), or the throttled record
+            # came back for a second try, so the first throttle did not drop it.
+            await wait_for(
+                lambda: (
+                    metric(daemon, "poller_invocations_total", **labels) >= 1
+                    or metric(daemon, "poller_throttles_total", **labels) >= 2
+                )
+            )
             assert metric(daemon, "poller_errors_total", **labels) == errors
             assert (metric(daemon, "poller_throttles_total", **labels) >= 1) == bool(throttles)
             if function_name == "busy":  # a throttle never uses a retry: nothing discarded
