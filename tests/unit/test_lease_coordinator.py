@@ -437,8 +437,9 @@ async def test_an_owner_cut_off_from_the_table_stops_before_anyone_may_take_over
         assert dropped >= last.started + timing.hold - EPSILON
         assert dropped <= last.started + timing.hold + SLACK
         # ...which is before B could call the lease expired (failover after it saw that write)
-        # and took it.
-        assert dropped < last.applied + timing.failover + 0.05
+        # and took it. A loaded machine can fire A's timer late: slack on the time bound, none
+        # on the order.
+        assert dropped < last.applied + timing.failover + SLACK
         assert dropped < take.started
         assert take.started >= last.applied + timing.failover
         a.table.unhang()
