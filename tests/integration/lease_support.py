@@ -126,7 +126,12 @@ class Fleet:
 
 
 def leases(endpoint: str, table: str, client: Any = None) -> list[dict[str, Any]]:
-    """Every item of the lease table; none while the first replica has not created it."""
+    """Every lease of the table; none while the first replica has not created it.
+
+    moto creates an item in two steps (its key, then the UpdateItem's SETs), so a scan can
+    catch a lease half-made, with no shardId yet. DynamoDB writes it at once; such an item is
+    left out here and read whole by the next scan.
+    """
     client = client or boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
@@ -135,7 +140,7 @@ def leases(endpoint: str, table: str, client: Any = None) -> list[dict[str, Any]
             page = client.scan(**kwargs)
         except client.exceptions.ResourceNotFoundException:
             return []
-        items.extend(page["Items"])
+        items.extend(item for item in page["Items"] if "shardId" in item)
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
