@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -196,6 +200,39 @@ async def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.1) -
             await anyio.sleep(interval)
         return
     raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+
+
+def until(predicate: Any, timeout: float, interval: float = 0.1) -> None:
+    """wait_for for tests without an event loop (those driving a `poller run` process)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"condition not met within {timeout}s: {predicate}"
+        time.sleep(interval)
+
+
+def start_poller(config: Path, output: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
+    """`poller run -c config` as a child process, with this directory's handlers importable
+    and `env` added to its environment. Its stdout and stderr go to `output` (or nowhere).
+    The caller stops it, by signal, and waits for it."""
+    with open(output or os.devnull, "wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "poller", "run", "-c", str(config)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(HERE), **env},
+        )
+
+
+def stop_poller(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """SIGTERM, then its exit code. One still running after `timeout` s is killed (by its
+    PID), and the test fails."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"poller did not stop within {timeout}s of SIGTERM") from None
 
 
 def unique(prefix: str) -> str:

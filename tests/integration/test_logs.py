@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import itest_handlers
 import pytest
 import structlog
-from sqs_support import HERE, config_yaml, make_queue, running, send, unique, wait_for
+from sqs_support import (
+    config_yaml,
+    make_queue,
+    running,
+    send,
+    start_poller,
+    stop_poller,
+    unique,
+    until,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,33 +53,20 @@ def test_credentials_never_reach_the_logs(tmp_path: Path) -> None:
         config_yaml(f"http://127.0.0.1:{port}", "orders") + "logging: {format: json}\n"
     )
     secret = "SECRETMARKER0123456789abcdefghijklmnopqrs"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(HERE),
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEYID0000",
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_SESSION_TOKEN": "SESSIONMARKER" + "x" * 40,
-    }
     log = tmp_path / "poller.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "poller", "run", "-c", str(config)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    proc = start_poller(
+        config,
+        log,
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLEKEYID0000",
+        AWS_SECRET_ACCESS_KEY=secret,
+        AWS_SESSION_TOKEN="SESSIONMARKER" + "x" * 40,
+    )
     try:
         # The endpoint refuses. The first source_error is logged once botocore's own retries
         # give up, seconds after start-up; a SIGTERM before then cancels the call unlogged.
-        deadline = time.monotonic() + 30
-        while '"source_error"' not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        until(lambda: '"source_error"' in log.read_text(), 30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_poller(proc)
     output = log.read_text()
     assert '"source_error"' in output
     assert secret not in output

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,10 @@ from sqs_support import (
     repeats,
     running,
     send,
+    start_poller,
+    stop_poller,
     unique,
+    until,
     wait_for,
 )
 from stream_support import kinesis_data, make_stream, put, stream_config
@@ -195,37 +195,23 @@ def test_sighup_refuses_an_invalid_config_then_applies_a_valid_one(
     config = tmp_path / "poller.yaml"
     config.write_text(config_yaml(endpoint, first))
     log = tmp_path / "out.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "poller", "run", "-c", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(HERE)},
-        )
+    proc = start_poller(config, log)
     try:
-        _until(lambda: "daemon_started" in log.read_text(), 30)
+        until(lambda: "daemon_started" in log.read_text(), 30)
         config.write_text(config_yaml(endpoint, first) + "    batch_size: lots\n")
         proc.send_signal(signal.SIGHUP)
-        _until(lambda: "reload_rejected" in log.read_text(), 10)
+        until(lambda: "reload_rejected" in log.read_text(), 10)
         assert proc.poll() is None  # still running on the old configuration
         config.write_text(_two_mappings(endpoint, first, second))
         proc.send_signal(signal.SIGHUP)
-        _until(lambda: "reloaded" in log.read_text(), 10)
+        until(lambda: "reloaded" in log.read_text(), 10)
         send(sqs, url2, ["via the new mapping"])
         send(sqs, url1, ["via the old one"])
-        _until(lambda: depth(sqs, url1) == 0 and depth(sqs, url2) == 0, 30)
+        until(lambda: depth(sqs, url1) == 0 and depth(sqs, url2) == 0, 30)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=30)
+        code = stop_poller(proc)
     assert code == 0
     assert "mappings[0].batch_size" in log.read_text()  # the refused config's error, logged
-
-
-def _until(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 @pytest.mark.anyio

@@ -4,48 +4,30 @@ only what was in flight at the kill."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqs_support import HERE, unique
+from sqs_support import start_poller, stop_poller, unique, until
 from stream_support import make_stream, put, stream_config
 
 pytestmark = pytest.mark.integration
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(HERE),
-        "POLLER_TEST_LOG": str(log),
-        "POLLER_TEST_SLEEP": "0.03",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "poller", "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    """poller run, its handler logging each batch to `log`, slowly enough to be killed
+    mid-stream."""
+    return start_poller(config, POLLER_TEST_LOG=str(log), POLLER_TEST_SLEEP="0.03")
 
 
 def _batches(log: Path) -> list[dict[str, Any]]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-def _wait(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_sigkill_then_restart_resumes_after_the_checkpoint(
@@ -65,7 +47,7 @@ def test_sigkill_then_restart_resumes_after_the_checkpoint(
 
     proc = _start(config, first_log)
     try:
-        _wait(lambda: sum(len(b["data"]) for b in _batches(first_log)) >= total // 3, 60)
+        until(lambda: sum(len(b["data"]) for b in _batches(first_log)) >= total // 3, 60)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -77,7 +59,7 @@ def test_sigkill_then_restart_resumes_after_the_checkpoint(
 
     proc = _start(config, second_log)
     try:
-        _wait(
+        until(
             lambda: (
                 {d for b in before + _batches(second_log) for d in b["data"]}
                 >= {f"r-{i}" for i in range(total)}
@@ -86,8 +68,8 @@ def test_sigkill_then_restart_resumes_after_the_checkpoint(
         )
         time.sleep(1.0)  # anything redelivered beyond the in-flight batches would show up now
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        code = stop_poller(proc)
+    assert code == 0
     after = _batches(second_log)
 
     # Nothing skipped.
