@@ -32,6 +32,7 @@ import noop_handler
 
 from poller.daemon import Daemon
 from poller.loader import parse_config
+from poller.sources.sqs import queue_depth
 from poller.telemetry.metrics import Metrics
 
 LONG_POLL = 20  # poller's long poll (batching.SQS_LONG_POLL_SECONDS); the raw loop uses it too
@@ -136,25 +137,6 @@ async def create_loaded_queue(admin: Any, name: str, messages: int) -> str:
         if response.get("Failed"):
             raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
     return url
-
-
-async def leftover(admin: Any, url: str) -> int:
-    """Visible plus in-flight messages: the larger of two readings, since one reading misses a
-    message whose visibility timeout ends between the server's two counts."""
-
-    async def reading() -> int:
-        attributes = (
-            await admin.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )
-        )["Attributes"]
-        return sum(int(v) for v in attributes.values())
-
-    return max(await reading(), await reading())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +311,7 @@ async def one_run(
     load_seconds = time.perf_counter() - loaded
 
     async def check() -> int:
-        return await leftover(admin, url)
+        return await queue_depth(admin, url)
 
     target = Target(endpoint, name, url, messages, opts.concurrency, check)
     result = await RUNNERS[contender](target, opts)

@@ -24,6 +24,7 @@ from poller.demo_traffic import (
     count_text,
     event_counts,
 )
+from poller.sources.sqs import queue_depth
 from poller.telemetry.metrics import Metrics
 
 DEADLINE_SECONDS = 50.0  # the demo gives up when not settled by then
@@ -150,25 +151,6 @@ class Probe:
             checkpoints=self.counter("poller_checkpoints", labels),
         )
 
-    async def depth(self, url: str) -> int:
-        """ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible of a queue.
-
-        One reading can miss a message: the server counts visible messages, then in-flight
-        ones, and a message whose visibility timeout ends in between is in neither. The larger
-        of two readings counts it.
-        """
-        readings = []
-        for _ in range(2):
-            response = await self._client.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )
-            readings.append(sum(int(value) for value in response["Attributes"].values()))
-        return max(readings)
-
     async def snapshot(self, traffic: Traffic, elapsed: float) -> Snapshot:
         """The counters now, with the senders' `traffic` and the caller's `elapsed` seconds."""
         return Snapshot(
@@ -177,8 +159,8 @@ class Probe:
             handled=self.counter("poller_deleted_events", self._orders),
             failed=self.counter("poller_failed_invoke_events", self._orders),
             # The queue before the DLQ: a message on its way between them is then in one.
-            in_queue=await self.depth(self._queue_url),
-            in_dlq=await self.depth(self._dlq_url),
+            in_queue=await queue_depth(self._client, self._queue_url),
+            in_dlq=await queue_depth(self._client, self._dlq_url),
             clicks=self.stream(self._clicks, traffic.clicks),
             inventory=self.stream(self._inventory, traffic.changes),
             elapsed=elapsed,
