@@ -212,10 +212,11 @@ class Supervisor:
             await self._retire(entry.target)
 
     def _clear_failed(self, name: str | None = None) -> None:
-        for failed in [name] if name is not None else list(self.failed):
-            if failed in self.failed:
-                self.failed.discard(failed)
-                self._runtime.readiness.forget(failed)
+        """Forget that `name` (default: every mapping) failed to start, and its unreadiness."""
+        cleared = set(self.failed) if name is None else self.failed & {name}
+        self.failed -= cleared
+        for failed in cleared:
+            self._runtime.readiness.forget(failed)
 
     async def _retire(self, target: _Target) -> None:
         """Close a function's old target (worker processes, HTTP pools) once a reload replaced
