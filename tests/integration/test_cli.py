@@ -221,15 +221,24 @@ def handler(event, context):
 """
 
 
+def _config_with_handler(
+    tmp_path: Path, endpoint: str, queue: str, source: str, **options: Any
+) -> Path:
+    """A config file whose function is `handler` in `source`, written as a module in tmp_path
+    (where its handler leaves its marker files)."""
+    (tmp_path / "tmp_handler.py").write_text(source)
+    path = tmp_path / "poller.yaml"
+    text = config_yaml(endpoint, queue, handler="tmp_handler:handler", **options)
+    path.write_text(text.replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"'))
+    return path
+
+
 def test_sigterm_during_slow_batch_finishes_deletes_and_exits_0(
     tmp_path: Path, endpoint: str, sqs: Any
 ) -> None:
     queue = unique("sigterm")
     url = make_queue(sqs, queue, visibility=30)
-    (tmp_path / "slow_handler.py").write_text(SLOW_HANDLER)
-    path = tmp_path / "poller.yaml"
-    text = config_yaml(endpoint, queue, handler="slow_handler:handler", shutdown_timeout=15)
-    path.write_text(text.replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"'))
+    path = _config_with_handler(tmp_path, endpoint, queue, SLOW_HANDLER, shutdown_timeout=15)
     proc = _start(path)
     try:
         send(sqs, url, ["slow"])
@@ -268,16 +277,14 @@ def test_sigterm_with_the_default_finish_drains_the_open_long_polls_too(
     # hidden in the queue.
     queue = unique("sigterm-finish")
     url = make_queue(sqs, queue, visibility=120)
-    (tmp_path / "recording_handler.py").write_text(RECORDING_HANDLER)
-    path = tmp_path / "poller.yaml"
-    text = config_yaml(
+    path = _config_with_handler(
+        tmp_path,
         endpoint,
         queue,
-        handler="recording_handler:handler",
+        RECORDING_HANDLER,
         shutdown_timeout=30,
         shutdown_receives="finish",
     )
-    path.write_text(text.replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"'))
     proc = _start(path)
     try:
         send(sqs, url, ["slow"])
