@@ -36,7 +36,7 @@ from typing import Any
 import anyio
 from aiohttp import web
 
-from poller.config import FunctionConfig
+from poller.config.settings import FunctionConfig
 from poller.events import kinesis
 from poller.invokers import Invoker
 from poller.invokers.http import RIE_PATH, HttpInvoker

@@ -30,8 +30,8 @@ import anyio
 import bench_support as bench
 import noop_handler
 
+from poller.config.loader import parse_config
 from poller.daemon import Daemon
-from poller.loader import parse_config
 from poller.sources.sqs import queue_depth
 from poller.telemetry.metrics import Metrics
 
@@ -121,7 +121,7 @@ def summarise(contender: str, runs: list[RunResult]) -> Summary:
 
 
 def pool_size(concurrency: int) -> int:
-    """The client pool poller's SQS mapping uses at this concurrency (poller.sqs_mapping)."""
+    """The client pool poller's SQS mapping uses at this concurrency (poller.sqs.mapping)."""
     return concurrency + 10
 
 

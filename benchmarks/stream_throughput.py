@@ -39,8 +39,8 @@ import anyio
 import bench_support as bench
 import noop_handler
 
+from poller.config.loader import parse_config
 from poller.daemon import Daemon
-from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
 VARIANTS = ("poller", "raw", "leased")
@@ -51,7 +51,7 @@ PUT_CHUNK = 500  # PutRecords maximum
 RECORD_PAD = 100  # bytes of filler per record: a small JSON document of ~130 bytes
 WARMUP_RECORDS = 200
 QUICK_RECORDS = 1000
-POOL_SIZE = 50  # the client pool poller uses for Kinesis (poller.stream_mapping)
+POOL_SIZE = 50  # the client pool poller uses for Kinesis (poller.streams.mapping)
 
 
 # ---------------------------------------------------------------------------------------------

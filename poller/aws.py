@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from poller.config import AwsConfig
+from poller.config.settings import AwsConfig
 from poller.errors import error_code, is_retriable
 from poller.telemetry.metrics import Metrics
 

@@ -14,12 +14,12 @@ import anyio
 import structlog
 
 from poller import __version__
-from poller.config import PollerConfig
+from poller.config.loader import load_config
+from poller.config.models import PollerConfig
 from poller.daemon import Daemon
 from poller.errors import ConfigError, StartupError, error_code, leaves
-from poller.loader import load_config
-from poller.status_cli import DEFAULT_URL, run_status
 from poller.telemetry.logging import configure
+from poller.telemetry.status_client import DEFAULT_URL, run_status
 
 log = structlog.get_logger("poller.cli")
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return run_status(args.url, args.json)
     if args.command == "demo":
-        from poller.demo import run_demo
+        from poller.demo.main import run_demo
 
         return run_demo()
     try:

@@ -22,9 +22,11 @@ from anyio.abc import TaskStatus
 from botocore.exceptions import ClientError
 
 from poller.aws import Aws, describe, retrying
-from poller.config import AwsConfig, DynamoDbState, PollerConfig
+from poller.config.models import PollerConfig
+from poller.config.settings import AwsConfig, DynamoDbState
 from poller.errors import StartupError, is_retriable
-from poller.leases import Timing
+from poller.leases.plan import Timing
+from poller.leases.table import LeaseTable
 from poller.lifecycle import Lifecycle
 from poller.local import (
     LOCAL_CREDENTIALS,
@@ -36,7 +38,6 @@ from poller.local import (
 from poller.runtime import Runtime
 from poller.state.base import CheckpointStore
 from poller.state.dynamodb import DynamoDbLeaseStore, default_worker_id
-from poller.state.lease_table import LeaseTable
 from poller.state.sqlite import SqliteCheckpointStore
 from poller.supervisor import Supervisor
 from poller.telemetry.http import Readiness, build_app, serve

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from poller.arns import Arn
-from poller.config import QueueSpec, StreamSpec, TableSpec
+from poller.config.settings import QueueSpec, StreamSpec, TableSpec
 from poller.errors import StartupError
 
 # moto accepts any credentials; these keep botocore from searching for real ones.

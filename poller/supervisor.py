@@ -19,7 +19,8 @@ import anyio
 import structlog
 
 from poller.arns import Arn
-from poller.config import FunctionConfig, MappingConfig, PollerConfig, StreamMappingConfig
+from poller.config.models import MappingConfig, PollerConfig, StreamMappingConfig
+from poller.config.settings import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers import Invoker
 from poller.invokers.factory import open_invoker
@@ -27,9 +28,9 @@ from poller.invokers.limits import ConcurrencyGate
 from poller.lifecycle import Lifecycle
 from poller.roles import assume_role
 from poller.runtime import Runtime
-from poller.sqs_mapping import SqsMapping
+from poller.sqs.mapping import SqsMapping
 from poller.state.base import CheckpointStore
-from poller.stream_mapping import StreamMapping
+from poller.streams.mapping import StreamMapping
 
 log = structlog.get_logger("poller.supervisor")
 Mapping = SqsMapping | StreamMapping

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from poller.failures import RECORD_AGE_EXCEEDED
 from poller.model import StreamRecord
+from poller.streams.failures import RECORD_AGE_EXCEEDED
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from poller.aws import Aws
-from poller.config import FunctionConfig
+from poller.config.settings import FunctionConfig
 from poller.invokers import Invoker
 from poller.invokers.http import HttpInvoker
 from poller.invokers.lambda_ import LambdaInvoker

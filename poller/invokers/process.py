@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from poller.config import FunctionConfig
+from poller.config.settings import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers import InvokeError
 from poller.invokers.context import FunctionIdentity

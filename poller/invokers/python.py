@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from poller.config import FunctionConfig
+from poller.config.settings import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers.context import FunctionIdentity, LambdaContext
 from poller.invokers.runtime_errors import exit_status, exited, timed_out

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from poller.arns import Arn
 from poller.errors import StartupError, error_code
 from poller.events.dynamodb import to_stream_record
-from poller.shards import Position, ShardInfo
+from poller.sources.shards import Position, ShardInfo
 from poller.sources.streams import Pace, Page
 
 DYNAMODB_PACE = Pace(min_interval=0.25, idle_interval=0.25, max_records=1000)

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from poller.errors import StartupError, error_code
 from poller.events.kinesis import to_stream_record
-from poller.shards import Position, ShardInfo
+from poller.sources.shards import Position, ShardInfo
 from poller.sources.streams import Pace, Page
 
 KINESIS_PACE = Pace(min_interval=0.2, idle_interval=1.0, max_records=10000)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from poller.model import StreamRecord
-from poller.shards import Position, ShardInfo
+from poller.sources.shards import Position, ShardInfo
 
 # Error codes after which a shard iterator must be acquired again.
 EXPIRED_ITERATOR = "ExpiredIteratorException"

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from poller.errors import LeaseLost
-from poller.lease_coordinator import LeaseCoordinator
-from poller.lease_holder import LeaseScope
-from poller.leases import Timing
+from poller.leases.coordinator import LeaseCoordinator
+from poller.leases.holder import LeaseScope
+from poller.leases.plan import Timing
+from poller.leases.table import LeaseTable
 from poller.runtime import Runtime
 from poller.state.base import real_checkpoint
-from poller.state.lease_table import LeaseTable
 
 
 def default_worker_id() -> str:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from poller.config import MappingConfig, PollerConfig, StreamMappingConfig
+from poller.config.models import MappingConfig, PollerConfig, StreamMappingConfig
 from poller.telemetry.metrics import Metrics
 
 NO_RECORDS = "No records processed"

@@ -25,8 +25,8 @@ import boto3
 import itest_handlers
 import pytest
 
+from poller.config.loader import parse_config
 from poller.daemon import Daemon
-from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
 HERE = Path(__file__).parent

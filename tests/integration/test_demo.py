@@ -1,4 +1,4 @@
-"""`poller demo` end to end, and the packaged poller/demo.yaml it runs."""
+"""`poller demo` end to end, and the packaged poller/demo/demo.yaml it runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqs_support import MOTO_REPEATS
 
-from poller.demo import demo_config
-from poller.demo_traffic import (
+from poller.config.loader import load_config
+from poller.demo.main import demo_config
+from poller.demo.traffic import (
     CLICK_USERS,
     CLICKS,
     INVENTORY_WRITES,
@@ -20,7 +21,6 @@ from poller.demo_traffic import (
     count_text,
     event_counts,
 )
-from poller.loader import load_config
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_yaml_in_the_tree_is_the_config_the_demo_runs() -> None:
-    assert load_config(REPO / "poller" / "demo.yaml", {}) == demo_config()
+    assert load_config(REPO / "poller" / "demo" / "demo.yaml", {}) == demo_config()
 
 
 def figure(name: str, text: str) -> int:

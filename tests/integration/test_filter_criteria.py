@@ -75,7 +75,7 @@ async def test_kinesis_checkpoints_past_filtered_records(
     last = kinesis.get_records(ShardIterator=iterator)["Records"][-1]["SequenceNumber"]
     store = await SqliteCheckpointStore.open(state)
     try:
-        from poller.loader import parse_config
+        from poller.config.loader import parse_config
 
         uuid = parse_config(config, {}).mappings[0].mapping_uuid
         assert (await store.load(uuid))[shard] == last  # past the filtered last record

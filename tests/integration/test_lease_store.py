@@ -16,11 +16,11 @@ from sqs_support import HERE, REGION, metric, running, unique, wait_for
 from stream_support import kinesis_data, make_stream, put, stream_config
 
 from poller.aws import Aws
-from poller.config import AwsConfig
+from poller.config.loader import parse_config
+from poller.config.settings import AwsConfig
 from poller.daemon import Daemon
 from poller.errors import StartupError
-from poller.loader import parse_config
-from poller.state.lease_table import LeaseTable
+from poller.leases.table import LeaseTable
 from poller.telemetry.metrics import Metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

@@ -33,8 +33,8 @@ from sqs_support import (
 )
 from stream_support import kinesis_data, make_stream, put, stream_config
 
+from poller.config.loader import parse_config
 from poller.errors import StartupError
-from poller.loader import parse_config
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from sqs_support import ACCOUNT, REGION, unique
 
 from poller.aws import Aws
-from poller.config import AwsConfig
+from poller.config.settings import AwsConfig
 from poller.roles import assume_role
 from poller.telemetry.metrics import Metrics
 

@@ -25,8 +25,8 @@ from sqs_support import (
     wait_for,
 )
 
+from poller.config.loader import parse_config
 from poller.daemon import Daemon
-from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

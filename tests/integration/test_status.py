@@ -21,7 +21,7 @@ from sqs_support import (
 )
 from stream_support import make_stream, put, stream_config
 
-from poller.status_cli import fetch, run_status, table
+from poller.telemetry.status_client import fetch, run_status, table
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -11,9 +11,9 @@ import pytest
 from sqs_support import ACCOUNT, HERE, REGION, unique
 from stream_support import make_stream, stream_config
 
+from poller.config.loader import parse_config
 from poller.daemon import Daemon
 from poller.errors import ConfigError, StartupError, leaves
-from poller.loader import parse_config
 from poller.telemetry.metrics import Metrics
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

@@ -22,8 +22,8 @@ from typing import TypeVar
 import anyio
 import anyio.lowlevel
 
-from poller.leases import Lease, lease_key, mapping_prefix
-from poller.state.lease_table import LeaseTable
+from poller.leases.plan import Lease, lease_key, mapping_prefix
+from poller.leases.table import LeaseTable
 
 WRITES = frozenset({"create", "take", "renew", "checkpoint", "release", "delete"})
 T = TypeVar("T")

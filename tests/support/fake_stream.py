@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from poller.model import InvokeResult, StreamRecord
-from poller.shards import Position, ShardInfo
+from poller.sources.shards import Position, ShardInfo
 from poller.sources.streams import Pace, Page
 
 BUCKETS = 64

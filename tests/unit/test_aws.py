@@ -9,7 +9,7 @@ import pytest
 from botocore.utils import parse_timestamp
 
 from poller.aws import Aws, fast_timestamp
-from poller.config import AwsConfig
+from poller.config.settings import AwsConfig
 from poller.telemetry.metrics import Metrics
 
 

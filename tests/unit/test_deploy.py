@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from poller.arns import Arn
-from poller.config import DynamoDbState, PollerConfig, SqliteState
-from poller.loader import parse_config
+from poller.config.loader import parse_config
+from poller.config.models import PollerConfig
+from poller.config.settings import DynamoDbState, SqliteState
 from poller.telemetry.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,9 +169,9 @@ def test_compose_poller_config_validates() -> None:
     assert kinds == {"sqs", "kinesis", "dynamodb"}
     handlers = {f.handler for f in config.functions.values()}
     assert handlers == {
-        "poller.demo_handler:handler",
-        "poller.demo_stream_handlers:clicks",
-        "poller.demo_stream_handlers:inventory",
+        "poller.demo.orders:handler",
+        "poller.demo.stream_handlers:clicks",
+        "poller.demo.stream_handlers:inventory",
     }
 
 

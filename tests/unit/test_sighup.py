@@ -12,8 +12,8 @@ from botocore.exceptions import EndpointConnectionError
 from structlog.testing import capture_logs
 
 from poller.cli import _reload, check_handlers
+from poller.config.loader import parse_config
 from poller.errors import ConfigError, StartupError
-from poller.loader import parse_config
 
 pytestmark = pytest.mark.anyio
 

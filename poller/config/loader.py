@@ -1,0 +1,147 @@
+"""Read a configuration file: YAML, ${ENV} interpolation, validation with paths in every error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic.alias_generators import to_pascal, to_snake
+
+from poller.config import rules
+from poller.config.models import PollerConfig
+from poller.errors import ConfigError
+
+_VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+# pydantic constraint errors rendered in the Lambda API's validation wording.
+# Fields whose Lambda API name is not their snake_case name in PascalCase.
+_ALIASES = {"function": "FunctionName", "FunctionName": "function"}
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# Tags of the mapping-kind union (config.MappingConfig) that pydantic puts in error locations.
+_UNION_TAGS = frozenset({"sqs", "stream"})
+# Tags of the state-backend union (settings.StateConfig).
+_STATE_TAGS = frozenset({"sqlite", "dynamodb"})
+_AWS_CONSTRAINT = {
+    "greater_than_equal": "greater than or equal to {ge}",
+    "less_than_equal": "less than or equal to {le}",
+    "greater_than": "greater than {gt}",
+    "less_than": "less than {lt}",
+}
+
+
+def load_config(path: str | Path, environ: Mapping[str, str]) -> PollerConfig:
+    """Parse and validate a config file; raise ConfigError listing every problem with its path."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text (byte {exc.start})"]) from exc
+    return parse_config(text, environ, source=str(path))
+
+
+def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>") -> PollerConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections"])
+    issues: list[str] = []
+    data = interpolate(raw, environ, "", issues)
+    if issues:
+        raise ConfigError(issues)
+    try:
+        config = PollerConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_format_error(err, data) for err in exc.errors()]) from exc
+    problems = rules.check(config)
+    if problems:
+        raise ConfigError([f"{_rule_path(where, data)}: {message}" for where, message in problems])
+    return config
+
+
+def interpolate(node: Any, environ: Mapping[str, str], path: str, issues: list[str]) -> Any:
+    """Replace ${NAME} and ${NAME:-default} in every string value; `$$` is a literal `$`."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, environ, _join(path, k), issues) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, environ, f"{path}[{i}]", issues) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match["name"], match["default"]
+        if environ.get(name):
+            return environ[name]
+        if default is not None:  # like the shell's ${X:-d}: unset or empty takes the default
+            return default
+        if name in environ:
+            return ""
+        issues.append(f"{path}: environment variable {name} is not set")
+        return ""
+
+    return _VAR.sub(substitute, node)
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _format_error(error: Any, data: Any) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    if kind == "state_backend":  # settings.StateConfig's discriminator: name the field
+        loc = (*loc, "backend")
+    path = _user_path(loc, data)
+    ctx = error.get("ctx") or {}
+    if kind in _AWS_CONSTRAINT:
+        bound = _AWS_CONSTRAINT[kind].format(**ctx)
+        message = (
+            f"Value '{error.get('input')}' failed to satisfy constraint: Member must have value "
+            f"{bound}"
+        )
+    elif kind == "extra_forbidden":
+        message = "unknown field"
+    else:
+        message = str(error["msg"])
+    return f"{path}: {message}" if path else message
+
+
+def _rule_path(path: str, data: Any) -> str:
+    """A rule's snake_case path (`mappings[0].batch_size`) in the spelling the user wrote."""
+    loc: list[Any] = []
+    for name, index in _PATH_PART.findall(path):
+        loc.append(int(index) if index else name)
+    return _user_path(tuple(loc), data)
+
+
+def _user_path(loc: tuple[Any, ...], data: Any) -> str:
+    """Render a pydantic location with the key spelling the user actually wrote."""
+    out = ""
+    node = data
+    for position, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        key = str(part)
+        if key in _UNION_TAGS and position >= 2 and loc[position - 2] == "mappings":
+            continue  # the mapping kind pydantic chose, not a key the user wrote
+        if key in _STATE_TAGS and position == 1 and loc[0] == "state":
+            continue  # likewise the state backend
+        if isinstance(node, dict):
+            for candidate in (key, to_snake(key), to_pascal(key), _ALIASES.get(key, key)):
+                if candidate in node:
+                    key = candidate
+                    break
+            node = node.get(key)
+        else:
+            node = None
+        out = _join(out, key)
+    return out

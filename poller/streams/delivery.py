@@ -1,0 +1,258 @@
+"""One stream batch, invoked to its end under the mapping's failure policy (failures.py).
+
+Every record of the batch ends exactly once: finished (the handler succeeded with it) or
+discarded (too old, or out of retries) to the on-failure destination or dropped. `deliver`
+reports each as it ends, so the shard's checkpoint can pass it; it returns False only when
+shutdown interrupts it, leaving the records that had not ended to be read again after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+
+from poller.destinations import DeliveryFailed
+from poller.events.failure import Discard
+from poller.invokers import InvokeError, Throttled
+from poller.model import Outcome, StreamRecord, Verdict
+from poller.responses import interpret
+from poller.streams.context import StreamContext
+from poller.streams.failures import RECORD_AGE_EXCEEDED, Attempt, Kind, after_invoke, split_expired
+from poller.streams.tumbling import Tumbling
+from poller.streams.windows import read_state, window_event, without_state
+
+# Waits before invoking the same records again: 0.5 s, doubling up to this.
+MAX_RETRY_WAIT = 30.0
+
+Finish = Callable[[Sequence[StreamRecord]], Awaitable[None]]
+# One invocation's reading: outcome, function error?, request id, tumbling-window state.
+Invoked = tuple[Outcome, bool, str, dict[str, Any] | None]
+
+
+class Delivery:
+    """Invokes one lane's batches, one at a time (each lane of a shard has its own)."""
+
+    def __init__(self, ctx: StreamContext, shard_id: str, finish: Finish, log: Any) -> None:
+        self.ctx = ctx
+        self._shard = shard_id
+        self._finish = finish
+        self._log = log
+        self._gauge_labels = (*ctx.labels, shard_id)
+        # With TumblingWindowInSeconds: the lane's open window, its state and held records.
+        self.tumbling: Tumbling | None = None
+
+    async def deliver(self, records: Sequence[StreamRecord]) -> bool:
+        batch_id = str(uuid.uuid4())
+        pending = [Attempt(tuple(records))]
+        throttled = 0
+        while pending:
+            expired, attempt = split_expired(pending.pop(), self.ctx.policy, time.time())
+            if expired and not await self._discard(
+                Attempt(expired), RECORD_AGE_EXCEEDED, False, None, batch_id
+            ):
+                return False
+            if attempt is None:
+                continue
+            invoked = await self._invoke(attempt, batch_id)
+            if invoked is None:  # it never reached the handler: no retry is consumed
+                pending.append(attempt)
+                throttled += 1
+                if not await self._pause(throttled):
+                    return False
+                continue
+            throttled = 0
+            if not await self._settle(attempt, invoked, pending, batch_id):
+                return False
+        return True
+
+    async def _settle(
+        self,
+        attempt: Attempt,
+        invoked: Invoked,
+        pending: list[Attempt],
+        batch_id: str,
+    ) -> bool:
+        """Apply the policy's decision after one invocation; False if shutdown interrupted."""
+        outcome, function_error, request_id, state = invoked
+        decision = after_invoke(attempt, outcome, self.ctx.policy, function_error)
+        if decision.finished and self.tumbling is not None:
+            # Handled, but checkpointed only once the window's final invocation succeeds.
+            assert state is not None
+            self.tumbling.hold(decision.finished, state)
+        elif decision.finished:
+            await self._finish(decision.finished)
+        if decision.kind is Kind.RETRY:
+            assert decision.next is not None
+            pending.append(decision.next)
+            if decision.next.retries > attempt.retries:  # the same records again
+                self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
+                return await self._pause(decision.next.retries)
+        elif decision.kind is Kind.SPLIT:
+            assert decision.next is not None
+            assert decision.later is not None
+            self.ctx.runtime.metrics.bisections.labels(*self.ctx.labels).inc()
+            pending.extend((decision.later, decision.next))  # first half first
+        elif decision.kind is Kind.DISCARD:
+            assert decision.discarded is not None
+            assert decision.condition is not None
+            return await self._discard(
+                decision.discarded,
+                decision.condition,
+                decision.function_error,
+                request_id,
+                batch_id,
+            )
+        return True
+
+    async def _pause(self, count: int) -> bool:
+        with self.ctx.runtime.lifecycle.intake() as scope:
+            await anyio.sleep(min(0.5 * 2 ** (count - 1), MAX_RETRY_WAIT))
+        return not scope.cancel_called
+
+    async def final(self, early: bool = False) -> bool:
+        """The window's final invocation, repeated until it succeeds (the lane waits, as Lambda
+        suspends the shard); False if shutdown interrupted it."""
+        assert self.tumbling is not None
+        batch_id = str(uuid.uuid4())
+        failures = 0
+        while True:
+            invoked = await self._invoke(Attempt(()), batch_id, final=True, early=early)
+            if invoked is not None and invoked[0].verdict is Verdict.SUCCESS:
+                return True
+            failures += 1
+            if invoked is not None:
+                self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
+            if not await self._pause(failures):
+                return False
+
+    def _event(self, records: Sequence[StreamRecord], final: bool, early: bool) -> dict[str, Any]:
+        if self.tumbling is None:
+            return {"Records": [r.record for r in records]}
+        return window_event(
+            records,
+            self.tumbling.window,
+            self.tumbling.state,
+            self._shard,
+            self.ctx.source.stream_arn,
+            final,
+            early,
+        )
+
+    async def _invoke(
+        self, attempt: Attempt, batch_id: str, final: bool = False, early: bool = False
+    ) -> Invoked | None:
+        """Invoke once; (outcome, function error?, request id, the window state returned), or
+        None if it never reached the function."""
+        records = attempt.records
+        m = self.ctx.runtime.metrics
+        labels = self.ctx.labels
+        request_id = str(uuid.uuid4())
+        event = self._event(records, final, early)
+        if records:
+            age = max(0.0, time.time() - records[-1].arrival)
+            m.iterator_age.labels(*self._gauge_labels).set(age)
+        async with self.ctx.invocations:
+            m.concurrent_executions.labels(*labels).inc()
+            try:
+                result = await self.ctx.invoker.invoke(event, request_id)
+            except InvokeError as exc:  # the event never reached the function
+                if isinstance(exc, Throttled):
+                    m.throttles.labels(*labels).inc()
+                m.failed_invoke_events.labels(*labels).inc(len(records))
+                self._log.warning("invoke_failed", batch_id=batch_id, error=str(exc)[:500])
+                return None
+            finally:
+                m.concurrent_executions.labels(*labels).dec()
+        ids = [r.sequence_number for r in records]
+        outcome = interpret(result, self.ctx.config.report_batch_item_failures, ids)
+        state = None
+        if self.tumbling is not None:
+            state = read_state(result.payload) if result.error is None else None
+            if state is None:
+                outcome = without_state(outcome)
+        m.invocations.labels(*labels).inc()
+        m.invoked_events.labels(*labels).inc(len(records))
+        m.duration.labels(*labels).observe(result.duration)
+        if result.error is not None:
+            m.errors.labels(*labels).inc()
+        ok = outcome.verdict is Verdict.SUCCESS
+        self.ctx.runtime.status.result(self.ctx.name, ok)
+        if not ok:
+            failed = len(outcome.failed) if outcome.verdict is Verdict.PARTIAL else len(records)
+            m.failed_invoke_events.labels(*labels).inc(failed)
+        self._log.info(
+            "batch_invoked" if ok else "batch_failed",
+            batch_id=batch_id,
+            request_id=request_id,
+            size=len(records),
+            first=ids[0] if ids else None,
+            last=ids[-1] if ids else None,
+            final=final or None,
+            attempt=attempt.retries + 1,
+            verdict=outcome.verdict.value,
+            reason=outcome.reason,
+            duration_ms=round(result.duration * 1000, 1),
+            **({"records": event["Records"]} if self.ctx.runtime.log_records else {}),
+        )
+        return outcome, result.error is not None, request_id, state
+
+    async def _discard(
+        self,
+        attempt: Attempt,
+        condition: str,
+        function_error: bool,
+        request_id: str | None,
+        batch_id: str,
+    ) -> bool:
+        """Send the discarded records' failure record to the destination, or drop them; either
+        way they have ended. False if shutdown interrupted the delivery (nothing ended)."""
+        ctx, m = self.ctx, self.ctx.runtime.metrics
+        records = attempt.records
+        discard = Discard(
+            records,
+            condition,
+            attempt.invokes,
+            request_id or str(uuid.uuid4()),
+            ctx.function_arn,
+            function_error,
+            self._shard,
+            ctx.source.stream_arn,
+            ctx.config.is_dynamodb,
+        )
+        fields = {
+            "batch_id": batch_id,
+            "condition": condition,
+            "size": len(records),
+            "first": records[0].sequence_number,
+            "last": records[-1].sequence_number,
+        }
+        if ctx.destination is None:
+            m.dropped_events.labels(*ctx.labels).inc(len(records))
+            self._log.warning("records_dropped", **fields)
+        else:
+            with ctx.runtime.lifecycle.intake() as scope:
+                try:
+                    await ctx.destination.send(discard, time.time())
+                except DeliveryFailed as exc:
+                    m.destination_delivery_failures.labels(*ctx.labels).inc()
+                    m.dropped_events.labels(*ctx.labels).inc(len(records))
+                    self._log.error(
+                        "destination_delivery_failed",
+                        destination=ctx.destination.arn,
+                        error=str(exc)[:500],
+                        record=exc.record,
+                        **fields,
+                    )
+                else:
+                    m.destination_delivered_events.labels(*ctx.labels).inc(len(records))
+                    self._log.warning(
+                        "records_sent_to_destination", destination=ctx.destination.arn, **fields
+                    )
+            if scope.cancel_called:
+                return False
+        await self._finish(records)
+        return True

@@ -1,0 +1,275 @@
+"""One shard of a stream mapping: a reader feeding N lanes, each invoking batches in order.
+
+The reader pages through the shard with GetRecords at the source's pace and routes each record to
+a lane by key (ParallelizationFactor). A lane cuts batches (size, window, 6 MB), invokes them one
+at a time, and retries a failing batch with backoff, blocking itself, so order holds per key. The
+shard's checkpoint is the low-watermark over its lanes, saved after every settled batch; once a
+closed shard is read to its end and every record is finished, the checkpoint becomes SHARD_END.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import anyio
+from botocore.exceptions import ClientError
+
+from poller.aws import describe, retrying
+from poller.batching import fit, payload_bytes, window_wait
+from poller.errors import LeaseLost, error_code
+from poller.model import StreamRecord
+from poller.runtime import SETTLE_TIMEOUT
+from poller.sources.shards import TRIM_HORIZON, Position, ShardInfo, reached_end
+from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
+from poller.state.base import SHARD_END
+from poller.streams.context import StreamContext
+from poller.streams.delivery import Delivery
+from poller.streams.progress import ShardProgress, lane_of
+from poller.streams.tumbling import Tumbling
+from poller.streams.windows import CLOSE_GRACE, is_over, same_window
+
+# Records a shard may hold between its reader and its lanes (at least two full batches per lane):
+# one GetRecords of up to 10,000 records, as Lambda reads, at most 10 MB on Kinesis.
+READ_BUFFER = 10_000
+
+
+@dataclass(eq=False)
+class _Lane:
+    buffer: deque[StreamRecord] = field(default_factory=deque)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def put(self, record: StreamRecord) -> None:
+        self.buffer.append(record)
+        self.changed.set()
+
+
+class ShardReader:
+    """Reads one shard from `position` until its end or shutdown; see the module docstring."""
+
+    def __init__(
+        self, ctx: StreamContext, shard: ShardInfo, position: Position, checkpoint: str | None
+    ) -> None:
+        self.ctx = ctx
+        self.shard = shard  # refreshed by the mapping when the listing changes (closed shards)
+        self._position = position
+        self._last_sequence = checkpoint
+        self._progress = ShardProgress(checkpoint)
+        self._lanes = [_Lane() for _ in range(ctx.config.parallelization_factor)]
+        self._capacity = max(2 * ctx.config.batch_size * len(self._lanes), READ_BUFFER)
+        self._room = anyio.Event()
+        self._reading = True
+        self._labels = (*ctx.labels, shard.shard_id)
+        self._log = ctx.log.bind(shard=shard.shard_id)
+        self._ended = False
+        self._tip_seen_at: float | None = None  # when the reader last saw nothing left to read
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(lane.buffer) for lane in self._lanes)
+
+    async def run(self) -> bool:
+        """Process the shard; True once it is finished and SHARD_END is checkpointed."""
+        self._log.info("shard_started", position=self._position.kind, after=self._last_sequence)
+        async with anyio.create_task_group() as lanes:
+            for lane in self._lanes:
+                lanes.start_soon(self._lane_loop, lane)
+            try:
+                self._ended = await self._read_loop()
+            finally:
+                self._reading = False
+                for lane in self._lanes:
+                    lane.changed.set()
+        if self._ended and self._progress.idle:
+            await self._save(SHARD_END)
+            self._log.info("shard_finished")
+            return True
+        self._log.info("shard_stopped", checkpoint=self._progress.watermark)
+        return False
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _read_loop(self) -> bool:
+        pace = self.ctx.source.pace
+        iterator = await self._acquire(self._position)
+        last_call = 0.0
+        while iterator is not None:
+            with self.ctx.runtime.lifecycle.intake() as scope:
+                while self.buffered >= self._capacity:
+                    self._room = anyio.Event()
+                    await self._room.wait()
+                await anyio.sleep(max(0.0, last_call + pace.min_interval - time.monotonic()))
+                limit = max(1, min(pace.max_records, self._capacity - self.buffered))
+                page = await self._read(iterator, limit)
+            if scope.cancel_called:
+                return False
+            last_call = time.monotonic()
+            if page is None:  # the iterator expired or points at trimmed data: acquire again
+                iterator = await self._acquire(self._resume_position())
+                continue
+            filtered = self._accept(page)
+            if filtered:  # never invoked: the checkpoint moves past them
+                await self._finish(filtered)
+            if reached_end(
+                self.shard,
+                page.next_iterator,
+                bool(page.records),
+                self._last_sequence,
+                page.millis_behind_latest,
+            ):
+                return True
+            iterator = page.next_iterator
+            if not page.records:
+                with self.ctx.runtime.lifecycle.intake():
+                    await anyio.sleep(pace.idle_interval)
+        return False
+
+    def _resume_position(self) -> Position:
+        if self._last_sequence is not None:
+            return Position("AFTER_SEQUENCE_NUMBER", sequence=self._last_sequence)
+        return self._position
+
+    async def _acquire(self, position: Position) -> str | None:
+        """A shard iterator at `position`; None when shutdown interrupts the retries.
+
+        A position that fell out of the stream's retention (DynamoDB says so here with
+        TrimmedDataAccessException) restarts at TRIM_HORIZON, with a warning.
+        """
+        result: str | None = None
+        with self.ctx.runtime.lifecycle.intake():
+            async for attempt in retrying(self.ctx.on_source_error("GetShardIterator"), True):
+                with attempt:
+                    try:
+                        result = await self.ctx.source.iterator(self.shard.shard_id, position)
+                    except ClientError as exc:
+                        if error_code(exc) != TRIMMED_DATA or position == TRIM_HORIZON:
+                            raise
+                        self._log.warning("iterator_trimmed", **describe(exc))
+                        position = self._position = TRIM_HORIZON
+                        self._last_sequence = None
+                        result = await self.ctx.source.iterator(self.shard.shard_id, position)
+        return result
+
+    async def _read(self, iterator: str, limit: int) -> Page | None:
+        async for attempt in retrying(self.ctx.on_source_error("GetRecords"), retry_all=True):
+            with attempt:
+                try:
+                    return await self.ctx.source.read(self.shard.shard_id, iterator, limit)
+                except ClientError as exc:
+                    code = error_code(exc)
+                    if code == EXPIRED_ITERATOR:
+                        self._log.info("iterator_expired")
+                        return None
+                    if code == TRIMMED_DATA:
+                        self._log.warning("iterator_trimmed", **describe(exc))
+                        self._position, self._last_sequence = TRIM_HORIZON, None
+                        return None
+                    raise
+        raise AssertionError("unreachable: retrying never stops without a result")
+
+    def _accept(self, page: Page) -> list[StreamRecord]:
+        """Route a page's records to their lanes; returns those FilterCriteria filtered out."""
+        m = self.ctx.runtime.metrics
+        m.polled_events.labels(*self.ctx.labels).inc(len(page.records))
+        if page.millis_behind_latest is not None:
+            lag = page.millis_behind_latest / 1000
+        elif page.records:
+            lag = max(0.0, time.time() - page.records[-1].arrival)
+        else:
+            lag = 0.0
+        m.shard_lag.labels(*self._labels).set(lag)
+        if not page.records or page.millis_behind_latest == 0:
+            self._tip_seen_at = time.time()
+        if not page.records:
+            return []
+        self.ctx.runtime.readiness.set(self.ctx.name, True)
+        self._progress.read(r.sequence_number for r in page.records)
+        self._last_sequence = page.records[-1].sequence_number
+        lanes = len(self._lanes)
+        keep = self.ctx.keep
+        filtered = []
+        for record in page.records:
+            if keep is None or keep(record.record):
+                self._lanes[lane_of(record.key, lanes)].put(record)
+            else:
+                filtered.append(record)
+        if filtered:
+            m.filtered_out_events.labels(*self.ctx.labels).inc(len(filtered))
+        return filtered
+
+    # -- lanes -----------------------------------------------------------------------------
+
+    async def _lane_loop(self, lane: _Lane) -> None:
+        delivery = Delivery(self.ctx, self.shard.shard_id, self._finish, self._log)
+        size = self.ctx.config.tumbling_window_in_seconds
+        tumbling = Tumbling(size, delivery, self._finish) if size else None
+        while True:
+            head = await self._gather(lane, tumbling)
+            if head is None:
+                return
+            if not head:  # the open window is over: close it
+                assert tumbling is not None
+                if not await tumbling.close():
+                    return
+                continue
+            take = fit([], [r.size for r in head], self.ctx.gather)
+            if tumbling is not None:
+                take = min(take, same_window(head, size))
+            records = [lane.buffer.popleft() for _ in range(take)]
+            self._room.set()
+            sent = (tumbling or delivery).deliver(records)
+            if not await sent:
+                return
+
+    async def _gather(self, lane: _Lane, tumbling: Tumbling | None) -> list[StreamRecord] | None:
+        """Wait until the lane should invoke: the records at its head (size, window, 6 MB), an
+        empty list when its tumbling window is over, None when the lane is done."""
+        policy = self.ctx.gather
+        started = time.monotonic()  # the batch window opens when the previous invoke completed
+        while True:
+            head = list(itertools.islice(lane.buffer, policy.batch_size))
+            if not head and not self._reading:
+                if tumbling is not None and tumbling.open and self._ended:
+                    return []  # a window closes at shard end (children start fresh windows)
+                return None
+            over = (
+                tumbling is not None
+                and tumbling.open
+                and is_over(tumbling.window, self._tip_seen_at)
+            )
+            if over and not head:
+                return []
+            sizes = [r.size for r in head]
+            wait = window_wait(policy, len(head), payload_bytes(sizes), time.monotonic() - started)
+            if not self._reading:
+                wait = 0.0  # nothing more is coming: don't hold a short batch back
+            if wait <= 0 and head:
+                return head
+            if tumbling is not None and tumbling.open:
+                wait = min(wait, CLOSE_GRACE)  # look again whether the window is over
+            lane.changed = anyio.Event()
+            with self.ctx.runtime.lifecycle.intake() as scope:
+                with anyio.move_on_after(wait):
+                    await lane.changed.wait()
+            if scope.cancel_called:
+                return None
+
+    async def _finish(self, records: Sequence[StreamRecord]) -> None:
+        watermark = self._progress.finish(r.sequence_number for r in records)
+        if watermark is not None:
+            await self._save(watermark)
+
+    async def _save(self, checkpoint: str) -> None:
+        # A checkpoint is settlement: shielded from shutdown, but bounded.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT) as scope:
+            try:
+                await self.ctx.save_checkpoint(self.shard.shard_id, checkpoint)
+            except LeaseLost:  # another replica owns the shard now and resumes from its lease
+                self._log.info("checkpoint_refused", checkpoint=checkpoint, reason="lease_lost")
+            except Exception as exc:
+                self._log.error("checkpoint_failed", checkpoint=checkpoint, **describe(exc))
+        if scope.cancelled_caught:
+            self._log.error("checkpoint_timed_out", checkpoint=checkpoint)

@@ -1,0 +1,288 @@
+"""StreamMapping and ShardReader against an in-memory stream with AWS's shard semantics.
+
+moto cannot show these (TESTING.md): null iterators at shard end, records going to children
+after a split, expired iterators, trimmed data, throughput errors.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fake_stream import FakeStream, RecordingInvoker, client_error
+
+from poller.aws import Aws
+from poller.config.models import StreamMappingConfig
+from poller.config.settings import AwsConfig, FunctionConfig
+from poller.invokers import InvokeError, Throttled
+from poller.lifecycle import Lifecycle
+from poller.runtime import Runtime
+from poller.sources.streams import ShardSource
+from poller.state.base import SHARD_END
+from poller.state.sqlite import SqliteCheckpointStore
+from poller.streams.mapping import StreamMapping
+from poller.streams.progress import lane_of
+from poller.telemetry.http import Readiness
+from poller.telemetry.metrics import Metrics
+
+pytestmark = pytest.mark.anyio
+
+
+class _Mapping(StreamMapping):
+    source: ShardSource
+
+    async def _resolve(self, stack: AsyncExitStack) -> ShardSource | None:
+        return self.source
+
+
+class Harness:
+    def __init__(self, stream: FakeStream, state: Path, **fields: Any) -> None:
+        self.stream = stream
+        self.invoker = RecordingInvoker()
+        self.metrics = Metrics()
+        self.state = state
+        self.config = StreamMappingConfig.model_validate(
+            {
+                "function": "fn",
+                "event_source_arn": stream.stream_arn,
+                "starting_position": "TRIM_HORIZON",
+                "shard_refresh_seconds": 0.05,
+                **fields,
+            }
+        )
+
+    async def run_until(self, predicate: Any, timeout: float = 10) -> None:
+        """Run the mapping until predicate() holds, then shut it down gracefully."""
+        lifecycle = Lifecycle()
+        runtime = Runtime(Aws(AwsConfig(), self.metrics), self.metrics, Readiness(), lifecycle)
+        store = await SqliteCheckpointStore.open(self.state)
+        mapping = _Mapping(
+            self.config, "mappings[0]", FunctionConfig(handler="m:f"), self.invoker, runtime, store
+        )
+        mapping.source = self.stream
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(mapping.run)
+                with anyio.fail_after(timeout):
+                    while not predicate():
+                        await anyio.sleep(0.01)
+                lifecycle.stop()
+        finally:
+            await store.close()
+
+    async def checkpoints(self) -> dict[str, str]:
+        store = await SqliteCheckpointStore.open(self.state)
+        try:
+            return await store.load(self.config.mapping_uuid)
+        finally:
+            await store.close()
+
+
+def _parents_first(invoker: RecordingInvoker, lineage: dict[str, tuple[str, ...]]) -> None:
+    def ancestors(shard: str) -> set[str]:
+        out: set[str] = set()
+        for parent in lineage.get(shard, ()):
+            out |= {parent} | ancestors(parent)
+        return out
+
+    for key, order in invoker.shards_per_key().items():
+        for i, shard in enumerate(order):
+            assert not set(order[i + 1 :]) & ancestors(shard), (key, order)
+
+
+@pytest.mark.parametrize("list_ending", [True, False], ids=["ending-listed", "null-iterator-only"])
+async def test_split_then_merge_with_puts_throughout(tmp_path: Path, list_ending: bool) -> None:
+    stream = FakeStream(shards=1, list_ending_sequence=list_ending)
+    keys = [f"k{i}" for i in range(20)]
+    sent: list[str] = []
+
+    def put_round(tag: str) -> None:
+        for n, key in enumerate(keys):
+            sent.append(f"{tag}-{n}")
+            stream.put(key, f"{tag}-{n}")
+
+    put_round("a")
+    h = Harness(stream, tmp_path / "s.db", batch_size=3, parallelization_factor=2)
+    lineage: dict[str, tuple[str, ...]] = {}
+
+    async def scenario() -> None:
+        left, right = stream.split("shardId-000000000000")
+        put_round("b")
+        merged = stream.merge(left, right)
+        put_round("c")
+        lineage.update({left: ("shardId-000000000000",), right: ("shardId-000000000000",)})
+        lineage[merged] = (left, right)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(h.run_until, lambda: len(h.invoker.data()) >= 60)
+        await scenario()
+    assert sorted(h.invoker.data()) == sorted(sent)
+    _parents_first(h.invoker, lineage)
+    checkpoints = await h.checkpoints()
+    assert checkpoints["shardId-000000000000"] == SHARD_END
+    assert checkpoints[lineage["shardId-000000000003"][0]] == SHARD_END
+
+
+async def test_expired_iterator_resumes_after_the_last_record_read(tmp_path: Path) -> None:
+    stream = FakeStream()
+    for n in range(10):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", batch_size=4)
+    await h.run_until(lambda: len(h.invoker.data()) >= 10)
+    for n in range(10, 20):
+        stream.put("k", f"r{n}")
+    stream.errors = [client_error("ExpiredIteratorException")]
+    await h.run_until(lambda: len(h.invoker.data()) >= 20)
+    assert h.invoker.data() == [f"r{n}" for n in range(20)]  # no gap, no repeat
+
+
+async def test_throughput_errors_back_off_and_lose_nothing(tmp_path: Path) -> None:
+    stream = FakeStream()
+    for n in range(8):
+        stream.put("k", f"r{n}")
+    stream.errors = [client_error("ProvisionedThroughputExceededException")] * 2
+    h = Harness(stream, tmp_path / "s.db")
+    await h.run_until(lambda: len(h.invoker.data()) >= 8)
+    assert h.invoker.data() == [f"r{n}" for n in range(8)]
+    errors = h.metrics.value(
+        "poller_source_errors_total",
+        **{
+            "mapping": h.config.display_name,
+            "function": "fn",
+            "operation": "GetRecords",
+            "code": "ProvisionedThroughputExceededException",
+        },
+    )
+    assert errors == 2
+
+
+@pytest.mark.parametrize("at_acquire", [False, True], ids=["kinesis-read", "dynamodb-acquire"])
+async def test_trimmed_checkpoint_restarts_at_the_trim_horizon(
+    tmp_path: Path, at_acquire: bool
+) -> None:
+    stream = FakeStream()
+    stream.trimmed_at_acquire = at_acquire
+    for n in range(10):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", batch_size=2)
+    await h.run_until(lambda: len(h.invoker.data()) >= 4)
+    stream.trim("shardId-000000000000", 7)  # r4..r6 expire before the restart
+    await h.run_until(lambda: "r9" in h.invoker.data())
+    assert h.invoker.data()[-3:] == ["r7", "r8", "r9"]
+
+
+async def test_graceful_stop_checkpoints_so_restart_redelivers_nothing(tmp_path: Path) -> None:
+    stream = FakeStream(shards=2)
+    for n in range(200):
+        stream.put(f"k{n % 9}", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", batch_size=7, parallelization_factor=3)
+    await h.run_until(lambda: len(h.invoker.data()) >= 80)
+    first = list(h.invoker.data())
+    await h.run_until(lambda: len(h.invoker.data()) >= 200)
+    data = h.invoker.data()
+    assert len(data) == len(set(data)) == 200
+    assert first == data[: len(first)]
+
+
+async def test_failing_batch_blocks_only_its_lane(tmp_path: Path) -> None:
+    stream = FakeStream()
+    keys: dict[int, str] = {}  # one key per lane
+    for candidate in (f"k{i}" for i in range(100)):
+        keys.setdefault(lane_of(candidate, 4), candidate)
+    key_of = [keys[lane] for lane in range(4)]
+    for n in range(40):
+        stream.put(key_of[n % 4], f"{n % 4}:{n}")
+    h = Harness(stream, tmp_path / "s.db", batch_size=2, parallelization_factor=4)
+    poison_key = key_of[0]
+    h.invoker.fail = lambda event: any(
+        r["kinesis"]["partitionKey"] == poison_key for r in event["Records"]
+    )
+    others = [f"{n % 4}:{n}" for n in range(40) if n % 4]
+    await h.run_until(lambda: set(others) <= set(h.invoker.data()), timeout=20)
+    # The other keys all went through while the poison key's lane kept retrying its first batch...
+    poisoned = [d for d in h.invoker.data() if d.startswith("0:")]
+    assert set(poisoned) == {"0:0", "0:4"}
+    # ...and the checkpoint stayed before the poison key's first record.
+    assert await h.checkpoints() == {}
+
+
+def _windowed(invoker: RecordingInvoker, big: bool = False) -> None:
+    def respond(event: dict[str, Any]) -> dict[str, Any]:
+        if event["isFinalInvokeForWindow"]:
+            return {"state": {}}
+        state = dict(event["state"])
+        state["n"] = state.get("n", 0) + len(event["Records"])
+        if big:
+            state["padding"] = "x" * (1024 * 1024)
+        return {"state": state}
+
+    invoker.respond = respond
+
+
+async def test_a_window_closes_at_shard_end_before_the_children_start(tmp_path: Path) -> None:
+    stream = FakeStream()
+    for n in range(6):
+        stream.put("k", f"r{n}")
+    stream.split("shardId-000000000000")
+    for n in range(6, 9):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
+    _windowed(h.invoker)
+    await h.run_until(lambda: sum(e["isFinalInvokeForWindow"] for e in h.invoker.events) >= 1)
+    finals = [i for i, e in enumerate(h.invoker.events) if e["isFinalInvokeForWindow"]]
+    parent_final = h.invoker.events[finals[0]]
+    assert parent_final["shardId"] == "shardId-000000000000"
+    assert parent_final["state"] == {"n": 6}
+    # No child record was sent before the parent's window closed.
+    before = [r for e in h.invoker.events[: finals[0]] for r in e["Records"]]
+    assert {r["eventID"].split(":")[0] for r in before} == {"shardId-000000000000"}
+    assert (await h.checkpoints())["shardId-000000000000"] == SHARD_END
+
+
+async def test_state_over_1_mb_terminates_the_window_early(tmp_path: Path) -> None:
+    stream = FakeStream()
+    for n in range(4):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
+    _windowed(h.invoker, big=True)
+    await h.run_until(lambda: sum(e["isFinalInvokeForWindow"] for e in h.invoker.events) >= 2)
+    finals = [e for e in h.invoker.events if e["isFinalInvokeForWindow"]]
+    assert all(f["isWindowTerminatedEarly"] for f in finals)
+    assert all(f["Records"] == [] for f in finals)
+    # After an early end the window goes on with a fresh state.
+    firsts = [e for e in h.invoker.events if not e["isFinalInvokeForWindow"]]
+    assert [e["state"] for e in firsts] == [{}, {}]
+
+
+async def test_window_records_are_checkpointed_only_after_the_final_invocation(
+    tmp_path: Path,
+) -> None:
+    stream = FakeStream()
+    for n in range(4):
+        stream.put("k", f"r{n}")
+    h = Harness(stream, tmp_path / "s.db", tumbling_window_in_seconds=900, batch_size=2)
+    _windowed(h.invoker)
+    await h.run_until(lambda: len(h.invoker.data()) >= 4)
+    assert await h.checkpoints() == {}  # the window is still open: nothing checkpointed
+
+
+async def test_invocations_that_never_reach_the_handler_use_no_retries(tmp_path: Path) -> None:
+    stream = FakeStream()
+    stream.put("k", "r0")
+    h = Harness(stream, tmp_path / "s.db", maximum_retry_attempts=0)
+    refusals: list[Exception] = [Throttled("Rate Exceeded."), InvokeError("connection refused")]
+    invoke = h.invoker.invoke
+
+    async def flaky(event: dict[str, Any], request_id: str) -> Any:
+        if refusals:
+            raise refusals.pop(0)
+        return await invoke(event, request_id)
+
+    h.invoker.invoke = flaky  # type: ignore[method-assign]
+    await h.run_until(lambda: h.invoker.data() == ["r0"])
+    labels = {"mapping": h.config.display_name, "function": "fn"}
+    assert h.metrics.value("poller_throttles_total", **labels) == 1
+    assert h.metrics.value("poller_dropped_events_total", **labels) == 0
