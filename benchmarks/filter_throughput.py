@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from poller.events import kinesis, sqs
-from poller.filtering.pattern import Criteria, compile_pattern, kinesis_keep, sqs_keep
+from poller.filtering.criteria import Criteria
+from poller.filtering.pattern import compile_pattern
+from poller.filtering.records import kinesis_keep, sqs_keep
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/orders"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"

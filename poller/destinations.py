@@ -16,17 +16,10 @@ from typing import Any, Protocol
 
 from poller.arns import Arn
 from poller.aws import Aws, retrying
+from poller.errors import DeliveryFailed
 from poller.events.failure import Discard, failure_record, s3_key, with_payload
 
 DELIVERY_SECONDS = 120.0
-
-
-class DeliveryFailed(Exception):
-    """The destination did not take `record` (the cause is chained)."""
-
-    def __init__(self, message: str, record: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.record = record
 
 
 class Destination(Protocol):

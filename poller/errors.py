@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -20,7 +21,8 @@ from botocore.exceptions import (
 
 
 class PollerError(Exception):
-    """Base of poller's own errors."""
+    """Base of poller's own errors. `retriable`: whether the same operation may succeed later;
+    `is_retriable` reads it, and so every retry policy built on it."""
 
     retriable = False
 
@@ -56,10 +58,25 @@ class LeaseLost(PollerError):
         self.shard_id = shard_id
 
 
-class SourceUnavailable(PollerError):
-    """A call to the event source failed in a way that may heal (endpoint down, throttled)."""
+class InvokeError(PollerError):
+    """The event never reached the function (target unreachable, refused, timed out before the
+    function ran). Retriable; never a function error, never counts as a stream retry."""
 
     retriable = True
+
+
+class Throttled(InvokeError):
+    """The invocation was refused for concurrency (TooManyRequestsException, a full
+    concurrency limit): Lambda's Throttles metric."""
+
+
+class DeliveryFailed(PollerError):
+    """The on-failure destination did not take `record`, and retrying it is over (the cause is
+    chained): the records are dropped, counted and logged whole."""
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 # Codes for which retrying the same call later can succeed.
@@ -128,7 +145,10 @@ def checking_source(path: str) -> Iterator[None]:
 
 
 def is_retriable(exc: BaseException) -> bool:
-    """True when the same AWS call may succeed later: network faults, throttles, 5xx."""
+    """True when the same call may succeed later: network faults, throttles, 5xx, and poller's
+    own errors whose class says so (`PollerError.retriable`)."""
+    if isinstance(exc, PollerError):
+        return exc.retriable
     if isinstance(exc, (EndpointConnectionError, BotoConnectionError, ReadTimeoutError)):
         return True
     if isinstance(exc, ClientError):

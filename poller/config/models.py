@@ -108,6 +108,11 @@ class _MappingConfig(BaseModel):
         )
 
     @property
+    def filter_patterns(self) -> list[str]:
+        """FilterCriteria's patterns, in order (empty: every record is delivered)."""
+        return [f.pattern for f in self.filter_criteria.filters]
+
+    @property
     def report_batch_item_failures(self) -> bool:
         return "ReportBatchItemFailures" in self.function_response_types
 

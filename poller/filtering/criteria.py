@@ -1,31 +1,34 @@
-"""A mapping's FilterCriteria, compiled once, as the keep-or-drop test its source applies."""
+"""A mapping's FilterCriteria: its patterns compiled once and ORed (reference §3.6, §4.8)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from poller.config.models import SqsMappingConfig, StreamMappingConfig
-from poller.filtering.pattern import compile_pattern
-from poller.filtering.records import Criteria, dynamodb_keep, kinesis_keep
+from poller.filtering.pattern import Pattern, compile_pattern
 
 
-def criteria_of(config: SqsMappingConfig | StreamMappingConfig) -> Criteria | None:
-    """The compiled filters (ORed), or None when the mapping has none: deliver everything.
+@dataclass(frozen=True, slots=True, init=False)
+class Criteria:
+    """A mapping's filters: a record is kept when any pattern matches (always, if none)."""
+
+    patterns: tuple[Pattern, ...]
+
+    def __init__(self, patterns: Iterable[Pattern] = ()) -> None:
+        object.__setattr__(self, "patterns", tuple(patterns))
+
+    def keep(self, document: Any) -> bool:
+        for pattern in self.patterns:
+            if pattern.match(document):
+                return True
+        return not self.patterns
+
+
+def compile_criteria(patterns: Iterable[str]) -> Criteria | None:
+    """The compiled filters, or None when there are none: deliver everything.
 
     Patterns were validated when the configuration loaded, so compiling cannot fail here.
     """
-    filters = config.filter_criteria.filters
-    if not filters:
-        return None
-    return Criteria(tuple(compile_pattern(f.pattern) for f in filters))
-
-
-def stream_filter(config: StreamMappingConfig) -> Callable[[dict[str, Any]], bool] | None:
-    """The test a stream reader applies to each event record (None: keep everything)."""
-    criteria = criteria_of(config)
-    if criteria is None:
-        return None
-    keep = dynamodb_keep if config.is_dynamodb else kinesis_keep
-    return functools.partial(keep, criteria)
+    compiled = tuple(compile_pattern(text) for text in patterns)
+    return Criteria(compiled) if compiled else None

@@ -3,8 +3,8 @@
 `compile_pattern` accepts Lambda's operators (exact values, `prefix`, `suffix`, `equals-ignore-case`
 and its prefix/suffix forms, `anything-but` of values or of a prefix/suffix, `numeric`, `exists`,
 `$or`) and raises `InvalidPattern` for anything else; `matches` never raises for a JSON-like
-document. Keys are ANDed, a leaf's values ORed. `Criteria` and the per-source helpers live in
-`poller.filtering.records` and are re-exported here.
+document. Keys are ANDed, a leaf's values ORed. This module knows no source and no mapping:
+`criteria` ORs a mapping's patterns, `records` applies them to each source's records.
 
 A leaf's values are the scalars at its path, arrays flattened (EventBridge's model); an object
 there is no value, so `exists` works on leaves only. Where AWS is silent, poller chooses:
@@ -20,6 +20,7 @@ there is no value, so `exists` works on leaves only. Where AWS is silent, poller
 
 from __future__ import annotations
 
+import enum
 import operator
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +28,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from poller.filtering.records import NOT_JSON, parse_json
-from poller.filtering.records import Criteria as Criteria
-from poller.filtering.records import Shape as Shape
-from poller.filtering.records import dynamodb_keep as dynamodb_keep
-from poller.filtering.records import kinesis_keep as kinesis_keep
-from poller.filtering.records import sqs_keep as sqs_keep
+from poller.filtering.parsing import NOT_JSON, parse_json
 
 INVALID = "Invalid filter pattern definition."
 MAX_LENGTH = 4096  # characters, as the Lambda API's Pattern field
@@ -45,6 +41,14 @@ _NONE: tuple[Any, ...] = ()
 _LOWER = {">": operator.gt, ">=": operator.ge}
 _UPPER = {"<": operator.lt, "<=": operator.le}
 _SINGLE = {**_LOWER, **_UPPER, "=": operator.eq}
+
+
+class Shape(enum.Enum):
+    """How a pattern uses a top-level key: a nested pattern, a leaf array, or both (in `$or`)."""
+
+    OBJECT = "object"
+    LEAF = "leaf"
+    MIXED = "mixed"
 
 
 class InvalidPattern(ValueError):

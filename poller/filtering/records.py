@@ -24,71 +24,17 @@ This module imports `poller.filtering.pattern` for type checking only: `filterin
 from __future__ import annotations
 
 import binascii
-import enum
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-if TYPE_CHECKING:
-    from poller.filtering.pattern import Pattern
+from poller.filtering.criteria import Criteria, compile_criteria
+from poller.filtering.parsing import NOT_JSON, parse_json
+from poller.filtering.pattern import Shape
 
-NOT_JSON: Any = object()  # what `parse_json` returns for text that is not JSON
 _UNPARSED: Any = object()
-_WHITESPACE = frozenset(" \t\n\r")
-_JSON_START = frozenset('{["-0123456789tfn')
 
-
-class Shape(enum.Enum):
-    """How a pattern uses a top-level key: a nested pattern, a leaf array, or both (in `$or`)."""
-
-    OBJECT = "object"
-    LEAF = "leaf"
-    MIXED = "mixed"
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class Criteria:
-    """A mapping's filters: a record is kept when any pattern matches (always, if none)."""
-
-    patterns: tuple[Pattern, ...]
-
-    def __init__(self, patterns: Iterable[Pattern] = ()) -> None:
-        object.__setattr__(self, "patterns", tuple(patterns))
-
-    def keep(self, document: Any) -> bool:
-        for pattern in self.patterns:
-            if pattern.match(document):
-                return True
-        return not self.patterns
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_not_json)
-
-
-def parse_json(text: Any) -> Any:
-    """`text` parsed as JSON, numbers with a fraction or exponent as `Decimal`; else NOT_JSON.
-
-    Never raises: text that cannot be parsed (malformed, nested too deeply, a number `Decimal`
-    cannot hold such as `1e999999999999999999999`) is NOT_JSON, as Lambda treats a body it
-    cannot parse as a plain string."""
-    if not isinstance(text, str):
-        return NOT_JSON
-    head = text[:1]
-    if head in _WHITESPACE:
-        head = text.lstrip(" \t\n\r")[:1]
-    if head not in _JSON_START:  # most plain text is told apart without a parse
-        return NOT_JSON
-    try:
-        return _DECODER.decode(text)
-    except (ValueError, RecursionError, ArithmeticError):
-        # ArithmeticError: decimal.InvalidOperation, for an exponent past Decimal's limits.
-        return NOT_JSON
+Keep = Callable[[Mapping[str, Any]], bool]
 
 
 def sqs_keep(criteria: Criteria, record: Mapping[str, Any]) -> bool:
@@ -146,3 +92,20 @@ def _kinesis_data(record: Mapping[str, Any]) -> Any:
         return parse_json(binascii.a2b_base64(encoded).decode("utf-8"))
     except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8
         return NOT_JSON
+
+
+# Each source's keep test, by the service its event source ARN names.
+KEEP: dict[str, Callable[[Criteria, Mapping[str, Any]], bool]] = {
+    "sqs": sqs_keep,
+    "kinesis": kinesis_keep,
+    "dynamodb": dynamodb_keep,
+}
+
+
+def record_filter(patterns: Iterable[str], service: str) -> Keep | None:
+    """The keep-or-drop test a mapping applies to each event record of `service`'s source, or
+    None when it has no filters (every record is delivered)."""
+    criteria = compile_criteria(patterns)
+    if criteria is None:
+        return None
+    return functools.partial(KEEP[service], criteria)

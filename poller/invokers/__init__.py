@@ -7,16 +7,6 @@ from typing import Any, Protocol
 from poller.model import InvokeResult
 
 
-class InvokeError(Exception):
-    """The event never reached the function (target unreachable, refused, timed out before the
-    function ran). Retryable; never a function error, never counts as a stream retry."""
-
-
-class Throttled(InvokeError):
-    """The invocation was refused for concurrency (TooManyRequestsException, a full
-    concurrency limit): Lambda's Throttles metric."""
-
-
 class Invoker(Protocol):
     """Invokes a function synchronously with one event, as Lambda's RequestResponse invoke does.
 

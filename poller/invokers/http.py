@@ -13,7 +13,7 @@ import aiohttp
 import anyio
 import structlog
 
-from poller.invokers import InvokeError, Throttled
+from poller.errors import InvokeError, Throttled
 from poller.invokers.runtime_errors import TIMED_OUT, timed_out
 from poller.model import FunctionError, InvokeResult
 

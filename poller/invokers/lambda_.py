@@ -12,8 +12,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.aws import Aws
-from poller.errors import error_code
-from poller.invokers import InvokeError, Throttled
+from poller.errors import InvokeError, Throttled, error_code
 from poller.invokers.http import error_from_payload
 from poller.model import FunctionError, InvokeResult
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import anyio
 
-from poller.invokers import Invoker, Throttled
+from poller.errors import Throttled
+from poller.invokers import Invoker
 from poller.model import InvokeResult
 
 

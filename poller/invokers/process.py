@@ -15,8 +15,7 @@ import anyio.to_thread
 import structlog
 
 from poller.config.settings import FunctionConfig
-from poller.errors import StartupError
-from poller.invokers import InvokeError
+from poller.errors import InvokeError, StartupError
 from poller.invokers.context import FunctionIdentity
 from poller.invokers.python import function_identity
 from poller.invokers.runtime_errors import exited, out_of_memory, timed_out

@@ -24,10 +24,9 @@ from poller.batching import (
 from poller.config.models import SqsMappingConfig
 from poller.config.rules import visibility_timeout_issue
 from poller.config.settings import FunctionConfig
-from poller.errors import StartupError, checking_source
-from poller.filtering.criteria import criteria_of
-from poller.filtering.records import sqs_keep
-from poller.invokers import InvokeError, Invoker, Throttled
+from poller.errors import InvokeError, StartupError, Throttled, checking_source
+from poller.filtering.records import record_filter
+from poller.invokers import Invoker
 from poller.model import Batch, InvokeResult, SqsMessage, Verdict
 from poller.responses import interpret, settled
 from poller.runtime import SETTLE_TIMEOUT, Runtime, source_error_recorder
@@ -82,7 +81,7 @@ class SqsMapping:
         # even on servers whose group lock is not atomic under concurrent receives (moto's).
         self._receive_lock = anyio.Lock() if self._arn.is_fifo_queue else None
         self._log = log.bind(mapping=self.name, function=config.function)
-        self._criteria = criteria_of(config)
+        self._keep = record_filter(config.filter_patterns, "sqs")
 
     async def run(self) -> None:
         """Check the queue, then keep the target number of pollers running until shutdown."""
@@ -218,9 +217,9 @@ class SqsMapping:
 
     async def _filter(self, messages: list[SqsMessage]) -> list[SqsMessage]:
         """Keep what FilterCriteria matches; delete the rest, as Lambda does (never invoked)."""
-        if self._criteria is None or not messages:
+        if self._keep is None or not messages:
             return messages
-        verdicts = [sqs_keep(self._criteria, m.record) for m in messages]
+        verdicts = [self._keep(m.record) for m in messages]
         kept = [m for m, keep in zip(messages, verdicts, strict=True) if keep]
         if len(kept) < len(messages):
             dropped = [m for m, keep in zip(messages, verdicts, strict=True) if not keep]

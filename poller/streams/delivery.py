@@ -15,9 +15,8 @@ from typing import Any
 
 import anyio
 
-from poller.destinations import DeliveryFailed
+from poller.errors import DeliveryFailed, InvokeError, Throttled
 from poller.events.failure import Discard
-from poller.invokers import InvokeError, Throttled
 from poller.model import Outcome, StreamRecord, Verdict
 from poller.responses import interpret
 from poller.streams.context import StreamContext

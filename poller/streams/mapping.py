@@ -24,7 +24,7 @@ from poller.config.models import StreamMappingConfig
 from poller.config.settings import FunctionConfig
 from poller.destinations import open_destination
 from poller.errors import checking_source
-from poller.filtering.criteria import stream_filter
+from poller.filtering.records import record_filter
 from poller.invokers import Invoker
 from poller.leases.coordinator import LeaseCoordinator
 from poller.runtime import Runtime, source_error_recorder
@@ -94,7 +94,7 @@ class StreamMapping:
                     self.config.mapping_uuid,
                     ctx.on_source_error("OnFailureDestination"),
                 )
-            ctx.keep = stream_filter(self.config)
+            ctx.keep = record_filter(self.config.filter_patterns, self._arn.service)
             loaded = await self._load()
             if loaded is None:
                 return

@@ -19,9 +19,12 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from poller.errors import (
     MISSING_QUEUE_CODES,
     ConfigError,
+    DeliveryFailed,
+    InvokeError,
+    LeaseLost,
     PollerError,
-    SourceUnavailable,
     StartupError,
+    Throttled,
     error_code,
     is_retriable,
     source_refused,
@@ -41,12 +44,31 @@ def client_error(code: str, status: int | None = 400) -> ClientError:
         pytest.param(PollerError, False, id="PollerError"),
         pytest.param(ConfigError, False, id="ConfigError"),
         pytest.param(StartupError, False, id="StartupError"),
-        pytest.param(SourceUnavailable, True, id="SourceUnavailable"),
+        pytest.param(LeaseLost, False, id="LeaseLost"),
+        pytest.param(DeliveryFailed, False, id="DeliveryFailed"),
+        pytest.param(InvokeError, True, id="InvokeError"),
+        pytest.param(Throttled, True, id="Throttled"),
     ],
 )
 def test_retry_contract(cls: type[PollerError], retriable: bool) -> None:
     assert cls.retriable is retriable
     assert issubclass(cls, PollerError)
+
+
+@pytest.mark.parametrize(
+    ("exc", "retriable"),
+    [
+        pytest.param(ConfigError(["a: b"]), False, id="ConfigError"),
+        pytest.param(StartupError("missing queue"), False, id="StartupError"),
+        pytest.param(LeaseLost("shardId-1"), False, id="LeaseLost"),
+        pytest.param(DeliveryFailed("gone", {}), False, id="DeliveryFailed"),
+        pytest.param(InvokeError("connection refused"), True, id="InvokeError"),
+        pytest.param(Throttled("reserved concurrency"), True, id="Throttled"),
+    ],
+)
+def test_the_retry_policy_reads_the_contract(exc: PollerError, retriable: bool) -> None:
+    """`is_retriable`, on which every retry policy is built, answers what the class says."""
+    assert is_retriable(exc) is retriable
 
 
 def test_config_error_keeps_issues_and_joins_them() -> None:

@@ -14,21 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poller.events import dynamodb, kinesis, sqs
+from poller.filtering.criteria import Criteria, compile_criteria
+from poller.filtering.parsing import NOT_JSON, parse_json
 from poller.filtering.pattern import (
     INVALID,
     MAX_LENGTH,
-    Criteria,
     InvalidPattern,
     Pattern,
     Shape,
     compile_pattern,
-    dynamodb_keep,
-    kinesis_keep,
     matches,
-    sqs_keep,
     stream_pattern_issue,
 )
-from poller.filtering.records import NOT_JSON, parse_json
+from poller.filtering.records import KEEP, dynamodb_keep, kinesis_keep, record_filter, sqs_keep
 
 
 def pattern_of(pattern: dict[str, Any] | str) -> Pattern:
@@ -985,3 +983,39 @@ def test_exact_and_anything_but_are_complements(value: str, other: str) -> None:
 def test_base64_helper_roundtrip() -> None:
     # the records above carry `data` exactly as Lambda delivers it
     assert kinesis_record(ORDER)["kinesis"]["data"] == base64.b64encode(ORDER).decode("ascii")
+
+
+# record_filter: the one table from a source's service to its keep test
+
+
+@pytest.mark.parametrize(
+    ("service", "pattern", "record", "kept"),
+    [
+        ("sqs", {"body": {"kind": ["order"]}}, sqs_record('{"kind": "order"}'), True),
+        ("sqs", {"body": {"kind": ["order"]}}, sqs_record('{"kind": "refund"}'), False),
+        ("sqs", {"body": {"kind": ["order"]}}, sqs_record("kind=order"), False),
+        ("kinesis", BUY, kinesis_record(ORDER), True),
+        ("kinesis", BUY, kinesis_record(NOT_JSON_DATA), False),
+        ("dynamodb", {"eventName": ["INSERT"]}, ddb_record("INSERT"), True),
+        ("dynamodb", {"eventName": ["INSERT"]}, ddb_record("REMOVE"), False),
+    ],
+)
+def test_record_filter_applies_the_sources_rules(
+    service: str, pattern: dict[str, Any], record: dict[str, Any], kept: bool
+) -> None:
+    keep = record_filter([json.dumps(pattern)], service)
+    assert keep is not None
+    assert keep(record) is kept
+    assert KEEP[service](Criteria([pattern_of(pattern)]), record) is kept
+
+
+@pytest.mark.parametrize("service", ["sqs", "kinesis", "dynamodb"])
+def test_record_filter_without_patterns_keeps_everything(service: str) -> None:
+    assert record_filter([], service) is None
+    assert compile_criteria([]) is None
+
+
+def test_record_filter_ors_the_patterns() -> None:
+    keep = record_filter(['{"body": ["a"]}', '{"body": ["b"]}'], "sqs")
+    assert keep is not None
+    assert [keep(sqs_record(body)) for body in ("a", "b", "c")] == [True, True, False]

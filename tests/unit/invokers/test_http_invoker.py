@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from fake_targets import PYTHON_ERROR, RIE_ROUTE, FakeRie, closed_port, serve
 
-from poller.invokers import InvokeError, Throttled
+from poller.errors import InvokeError, Throttled
 from poller.invokers.http import RIE_PATH, HttpInvoker, interpret
 from poller.model import FunctionError
 

@@ -15,7 +15,7 @@ from fake_targets import PYTHON_ERROR, FakeLambda, closed_port, serve
 
 from poller.aws import Aws
 from poller.config.settings import AwsConfig
-from poller.invokers import InvokeError, Throttled
+from poller.errors import InvokeError, Throttled
 from poller.invokers.lambda_ import LambdaInvoker, interpret, invoke_error
 from poller.model import FunctionError
 from poller.telemetry.metrics import Metrics

@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from poller.invokers import Throttled
+from poller.errors import Throttled
 from poller.invokers.limits import ConcurrencyGate
 from poller.model import InvokeResult
 

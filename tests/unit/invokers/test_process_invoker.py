@@ -19,8 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from poller.config.settings import FunctionConfig
-from poller.errors import StartupError
-from poller.invokers import InvokeError
+from poller.errors import InvokeError, StartupError
 from poller.invokers.process import ProcessInvoker
 from poller.model import InvokeResult
 

@@ -17,7 +17,7 @@ from fake_stream import FakeStream, RecordingInvoker, client_error
 from poller.aws import Aws
 from poller.config.models import StreamMappingConfig
 from poller.config.settings import AwsConfig, FunctionConfig
-from poller.invokers import InvokeError, Throttled
+from poller.errors import InvokeError, Throttled
 from poller.lifecycle import Lifecycle
 from poller.runtime import Runtime
 from poller.sources.streams import ShardSource
