@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from poller.model import StreamRecord
-from poller.streams.failures import RECORD_AGE_EXCEEDED
+
+# The conditions a failure record names (requestContext.condition).
+RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,9 @@ from poller.batching import (
 from poller.config.models import SqsMappingConfig
 from poller.config.rules import visibility_timeout_issue
 from poller.config.settings import FunctionConfig
-from poller.errors import InvokeError, StartupError, Throttled, checking_source
+from poller.errors import InvokeError, StartupError, checking_source
 from poller.filtering.records import record_filter
+from poller.invocation import Invocations
 from poller.invokers import Invoker
 from poller.model import Batch, InvokeResult, SqsMessage, Verdict
 from poller.responses import interpret, settled
@@ -72,7 +73,6 @@ class SqsMapping:
             long_poll=1 if self._arn.is_fifo_queue else SQS_LONG_POLL_SECONDS,
         )
         self._scale = scaling.initial(self._policy, time.monotonic())
-        self._invocations = anyio.CapacityLimiter(self._policy.cap)
         self._changed = anyio.Event()
         self._active: set[int] = set()
         self._queue: SqsQueue | None = None
@@ -81,6 +81,9 @@ class SqsMapping:
         # even on servers whose group lock is not atomic under concurrent receives (moto's).
         self._receive_lock = anyio.Lock() if self._arn.is_fifo_queue else None
         self._log = log.bind(mapping=self.name, function=config.function)
+        self._invocations = Invocations(
+            runtime, self._labels, self._log, anyio.CapacityLimiter(self._policy.cap)
+        )
         self._keep = record_filter(config.filter_patterns, "sqs")
 
     async def run(self) -> None:
@@ -236,43 +239,23 @@ class SqsMapping:
     async def _invoke_and_settle(self, messages: Sequence[SqsMessage]) -> None:
         batch = Batch(str(uuid.uuid4()), tuple(messages))
         request_id = str(uuid.uuid4())
-        m = self._rt.metrics
-        async with self._invocations:
-            m.concurrent_executions.labels(*self._labels).inc()
-            try:
-                result = await self._invoke(batch, request_id)
-            except InvokeError as exc:
-                # Never reached the handler: nothing is deleted, so the messages come back
-                # after their visibility timeout, as on Lambda; pollers back off.
-                if isinstance(exc, Throttled):
-                    m.throttles.labels(*self._labels).inc()
-                m.failed_invoke_events.labels(*self._labels).inc(len(messages))
-                self._log.warning(
-                    "invoke_failed", batch_id=batch.batch_id, size=len(messages), error=str(exc)
-                )
-                self._set_target(scaling.after_function_error(self._scale, self._policy))
-                return
-            finally:
-                m.concurrent_executions.labels(*self._labels).dec()
-        outcome = interpret(result, self.config.report_batch_item_failures, batch.ids)
-        m.invocations.labels(*self._labels).inc()
-        m.invoked_events.labels(*self._labels).inc(len(messages))
-        m.duration.labels(*self._labels).observe(result.duration)
-        if result.error is not None:
-            m.errors.labels(*self._labels).inc()
+        result = await self._invocations.call(
+            lambda: self._invoke(batch, request_id), batch.batch_id, len(messages)
+        )
+        if result is None:
+            # Never reached the handler: nothing is deleted, so the messages come back after
+            # their visibility timeout, as on Lambda; pollers back off.
             self._set_target(scaling.after_function_error(self._scale, self._policy))
-        self._rt.status.result(self.name, outcome.verdict is Verdict.SUCCESS)
+            return
+        outcome = interpret(result, self.config.report_batch_item_failures, batch.ids)
+        if result.error is not None:
+            self._set_target(scaling.after_function_error(self._scale, self._policy))
         done = settled([msg.message_id for msg in messages], outcome)
-        m.failed_invoke_events.labels(*self._labels).inc(len(messages) - len(done))
-        self._log.info(
-            "batch_invoked",
-            batch_id=batch.batch_id,
-            request_id=request_id,
-            size=len(messages),
-            verdict=outcome.verdict.value,
-            reason=outcome.reason,
-            duration_ms=round(result.duration * 1000, 1),
-            **({"records": batch.event()["Records"]} if self._rt.log_records else {}),
+        fields: dict[str, Any] = {"batch_id": batch.batch_id, "request_id": request_id}
+        if self._rt.log_records:
+            fields["records"] = batch.event()["Records"]
+        self._invocations.account(
+            result, outcome, len(messages), len(messages) - len(done), "batch_invoked", fields
         )
         if outcome.verdict is not Verdict.FAILURE and done:
             succeeded = set(done)

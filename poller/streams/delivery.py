@@ -11,38 +11,71 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import anyio
 
-from poller.errors import DeliveryFailed, InvokeError, Throttled
-from poller.events.failure import Discard
+from poller.errors import DeliveryFailed
+from poller.events.failure import RECORD_AGE_EXCEEDED, Discard
+from poller.invocation import Invocations
 from poller.model import Outcome, StreamRecord, Verdict
 from poller.responses import interpret
 from poller.streams.context import StreamContext
-from poller.streams.failures import RECORD_AGE_EXCEEDED, Attempt, Kind, after_invoke, split_expired
-from poller.streams.tumbling import Tumbling
-from poller.streams.windows import read_state, window_event, without_state
+from poller.streams.failures import Attempt, Kind, after_invoke, split_expired
+from poller.streams.windows import read_state, without_state
 
 # Waits before invoking the same records again: 0.5 s, doubling up to this.
 MAX_RETRY_WAIT = 30.0
 
 Finish = Callable[[Sequence[StreamRecord]], Awaitable[None]]
-# One invocation's reading: outcome, function error?, request id, tumbling-window state.
-Invoked = tuple[Outcome, bool, str, dict[str, Any] | None]
+
+
+class WindowHooks(Protocol):
+    """What a lane with a tumbling window (tumbling.py) adds to delivery."""
+
+    def event(self, records: Sequence[StreamRecord], final: bool, early: bool) -> dict[str, Any]:
+        """The window's event for `records` (its state and window fields included)."""
+        ...
+
+    def hold(self, records: Sequence[StreamRecord], state: dict[str, Any]) -> None:
+        """Keep handled records unsettled until the window's final invocation succeeds, and
+        the state the handler returned for the next invocation."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Invoked:
+    """One invocation that reached the function, as the failure policy reads it."""
+
+    outcome: Outcome
+    function_error: bool
+    request_id: str
+    state: dict[str, Any] | None  # the tumbling-window state it returned (windows only)
 
 
 class Delivery:
-    """Invokes one lane's batches, one at a time (each lane of a shard has its own)."""
+    """Invokes one lane's batches, one at a time (each lane of a shard has its own).
 
-    def __init__(self, ctx: StreamContext, shard_id: str, finish: Finish, log: Any) -> None:
+    With `window` (TumblingWindowInSeconds), events carry the window's state, and the records
+    an invocation handled are held by the window instead of finished.
+    """
+
+    def __init__(
+        self,
+        ctx: StreamContext,
+        shard_id: str,
+        finish: Finish,
+        log: Any,
+        window: WindowHooks | None = None,
+    ) -> None:
         self.ctx = ctx
         self._shard = shard_id
         self._finish = finish
         self._log = log
+        self._window = window
         self._gauge_labels = (*ctx.labels, shard_id)
-        # With TumblingWindowInSeconds: the lane's open window, its state and held records.
-        self.tumbling: Tumbling | None = None
+        self._invocations = Invocations(ctx.runtime, ctx.labels, log, ctx.invocations)
 
     async def deliver(self, records: Sequence[StreamRecord]) -> bool:
         batch_id = str(uuid.uuid4())
@@ -76,12 +109,11 @@ class Delivery:
         batch_id: str,
     ) -> bool:
         """Apply the policy's decision after one invocation; False if shutdown interrupted."""
-        outcome, function_error, request_id, state = invoked
-        decision = after_invoke(attempt, outcome, self.ctx.policy, function_error)
-        if decision.finished and self.tumbling is not None:
+        decision = after_invoke(attempt, invoked.outcome, self.ctx.policy, invoked.function_error)
+        if decision.finished and self._window is not None:
             # Handled, but checkpointed only once the window's final invocation succeeds.
-            assert state is not None
-            self.tumbling.hold(decision.finished, state)
+            assert invoked.state is not None
+            self._window.hold(decision.finished, invoked.state)
         elif decision.finished:
             await self._finish(decision.finished)
         if decision.kind is Kind.RETRY:
@@ -102,7 +134,7 @@ class Delivery:
                 decision.discarded,
                 decision.condition,
                 decision.function_error,
-                request_id,
+                invoked.request_id,
                 batch_id,
             )
         return True
@@ -115,12 +147,12 @@ class Delivery:
     async def final(self, early: bool = False) -> bool:
         """The window's final invocation, repeated until it succeeds (the lane waits, as Lambda
         suspends the shard); False if shutdown interrupted it."""
-        assert self.tumbling is not None
+        assert self._window is not None
         batch_id = str(uuid.uuid4())
         failures = 0
         while True:
             invoked = await self._invoke(Attempt(()), batch_id, final=True, early=early)
-            if invoked is not None and invoked[0].verdict is Verdict.SUCCESS:
+            if invoked is not None and invoked.outcome.verdict is Verdict.SUCCESS:
                 return True
             failures += 1
             if invoked is not None:
@@ -129,75 +161,49 @@ class Delivery:
                 return False
 
     def _event(self, records: Sequence[StreamRecord], final: bool, early: bool) -> dict[str, Any]:
-        if self.tumbling is None:
+        if self._window is None:
             return {"Records": [r.record for r in records]}
-        return window_event(
-            records,
-            self.tumbling.window,
-            self.tumbling.state,
-            self._shard,
-            self.ctx.source.stream_arn,
-            final,
-            early,
-        )
+        return self._window.event(records, final, early)
 
     async def _invoke(
         self, attempt: Attempt, batch_id: str, final: bool = False, early: bool = False
     ) -> Invoked | None:
-        """Invoke once; (outcome, function error?, request id, the window state returned), or
-        None if it never reached the function."""
+        """Invoke once; None if the event never reached the function."""
         records = attempt.records
-        m = self.ctx.runtime.metrics
-        labels = self.ctx.labels
         request_id = str(uuid.uuid4())
         event = self._event(records, final, early)
         if records:
             age = max(0.0, time.time() - records[-1].arrival)
-            m.iterator_age.labels(*self._gauge_labels).set(age)
-        async with self.ctx.invocations:
-            m.concurrent_executions.labels(*labels).inc()
-            try:
-                result = await self.ctx.invoker.invoke(event, request_id)
-            except InvokeError as exc:  # the event never reached the function
-                if isinstance(exc, Throttled):
-                    m.throttles.labels(*labels).inc()
-                m.failed_invoke_events.labels(*labels).inc(len(records))
-                self._log.warning("invoke_failed", batch_id=batch_id, error=str(exc)[:500])
-                return None
-            finally:
-                m.concurrent_executions.labels(*labels).dec()
+            self.ctx.runtime.metrics.iterator_age.labels(*self._gauge_labels).set(age)
+        result = await self._invocations.call(
+            lambda: self.ctx.invoker.invoke(event, request_id), batch_id, len(records)
+        )
+        if result is None:
+            return None
         ids = [r.sequence_number for r in records]
         outcome = interpret(result, self.ctx.config.report_batch_item_failures, ids)
         state = None
-        if self.tumbling is not None:
+        if self._window is not None:
             state = read_state(result.payload) if result.error is None else None
             if state is None:
                 outcome = without_state(outcome)
-        m.invocations.labels(*labels).inc()
-        m.invoked_events.labels(*labels).inc(len(records))
-        m.duration.labels(*labels).observe(result.duration)
-        if result.error is not None:
-            m.errors.labels(*labels).inc()
         ok = outcome.verdict is Verdict.SUCCESS
-        self.ctx.runtime.status.result(self.ctx.name, ok)
+        failed = 0
         if not ok:
             failed = len(outcome.failed) if outcome.verdict is Verdict.PARTIAL else len(records)
-            m.failed_invoke_events.labels(*labels).inc(failed)
-        self._log.info(
-            "batch_invoked" if ok else "batch_failed",
-            batch_id=batch_id,
-            request_id=request_id,
-            size=len(records),
-            first=ids[0] if ids else None,
-            last=ids[-1] if ids else None,
-            final=final or None,
-            attempt=attempt.retries + 1,
-            verdict=outcome.verdict.value,
-            reason=outcome.reason,
-            duration_ms=round(result.duration * 1000, 1),
-            **({"records": event["Records"]} if self.ctx.runtime.log_records else {}),
-        )
-        return outcome, result.error is not None, request_id, state
+        fields: dict[str, Any] = {
+            "batch_id": batch_id,
+            "request_id": request_id,
+            "first": ids[0] if ids else None,
+            "last": ids[-1] if ids else None,
+            "final": final or None,
+            "attempt": attempt.retries + 1,
+        }
+        if self.ctx.runtime.log_records:
+            fields["records"] = event["Records"]
+        event_name = "batch_invoked" if ok else "batch_failed"
+        self._invocations.account(result, outcome, len(records), failed, event_name, fields)
+        return Invoked(outcome, result.error is not None, request_id, state)
 
     async def _discard(
         self,

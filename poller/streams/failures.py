@@ -26,10 +26,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from poller.events.failure import RETRY_ATTEMPTS_EXHAUSTED
 from poller.model import Outcome, StreamRecord, Verdict
-
-RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
-RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass(frozen=True, slots=True)

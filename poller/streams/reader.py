@@ -203,9 +203,9 @@ class ShardReader:
     # -- lanes -----------------------------------------------------------------------------
 
     async def _lane_loop(self, lane: _Lane) -> None:
-        delivery = Delivery(self.ctx, self.shard.shard_id, self._finish, self._log)
-        size = self.ctx.config.tumbling_window_in_seconds
-        tumbling = Tumbling(size, delivery, self._finish) if size else None
+        shard_id, size = self.shard.shard_id, self.ctx.config.tumbling_window_in_seconds
+        tumbling = Tumbling(size, self.ctx, shard_id, self._finish, self._log) if size else None
+        delivery = tumbling or Delivery(self.ctx, shard_id, self._finish, self._log)
         while True:
             head = await self._gather(lane, tumbling)
             if head is None:
@@ -220,8 +220,7 @@ class ShardReader:
                 take = min(take, same_window(head, size))
             records = [lane.buffer.popleft() for _ in range(take)]
             self._room.set()
-            sent = (tumbling or delivery).deliver(records)
-            if not await sent:
+            if not await delivery.deliver(records):
                 return
 
     async def _gather(self, lane: _Lane, tumbling: Tumbling | None) -> list[StreamRecord] | None:

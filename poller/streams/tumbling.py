@@ -7,31 +7,36 @@ reading its records again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from poller.model import StreamRecord
-from poller.streams.windows import Window, too_large, window_of
-
-if TYPE_CHECKING:
-    from poller.streams.delivery import Delivery
+from poller.streams.context import StreamContext
+from poller.streams.delivery import Delivery, Finish
+from poller.streams.windows import Window, too_large, window_event, window_of
 
 
 class Tumbling:
+    """A lane's windows, one after another; delivers through its own `Delivery`, to which it
+    is the `WindowHooks`."""
+
     def __init__(
-        self,
-        size: int,
-        delivery: Delivery,
-        finish: Callable[[Sequence[StreamRecord]], Awaitable[None]],
+        self, size: int, ctx: StreamContext, shard_id: str, finish: Finish, log: Any
     ) -> None:
         self.size = size
         self.window = Window(0.0, 0.0)
         self.state: dict[str, Any] = {}
         self.open = False
         self._held: list[StreamRecord] = []
-        self._delivery = delivery
+        self._shard = shard_id
+        self._stream_arn = ctx.source.stream_arn
         self._finish = finish
-        delivery.tumbling = self
+        self._delivery = Delivery(ctx, shard_id, finish, log, window=self)
+
+    def event(self, records: Sequence[StreamRecord], final: bool, early: bool) -> dict[str, Any]:
+        return window_event(
+            records, self.window, self.state, self._shard, self._stream_arn, final, early
+        )
 
     def hold(self, records: Sequence[StreamRecord], state: dict[str, Any]) -> None:
         self._held.extend(records)

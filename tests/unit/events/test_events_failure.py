@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from poller.events.failure import (
+    RECORD_AGE_EXCEEDED,
+    RETRY_ATTEMPTS_EXHAUSTED,
     Discard,
     failure_record,
     iso_millis,
@@ -20,7 +22,6 @@ from poller.events.failure import (
     with_payload,
 )
 from poller.model import StreamRecord
-from poller.streams.failures import RECORD_AGE_EXCEEDED, RETRY_ATTEMPTS_EXHAUSTED
 
 
 def epoch(text: str) -> float:

@@ -9,11 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poller.events.failure import Discard, failure_record
-from poller.model import Outcome, StreamRecord, Verdict
-from poller.streams.failures import (
+from poller.events.failure import (
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
+    Discard,
+    failure_record,
+)
+from poller.model import Outcome, StreamRecord, Verdict
+from poller.streams.failures import (
     Attempt,
     Decision,
     Kind,
