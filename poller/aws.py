@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aioboto3
 import anyio
@@ -23,9 +23,11 @@ from tenacity import (
 
 from poller.config.settings import AwsConfig
 from poller.errors import error_code, is_retriable
+from poller.lifecycle import Lifecycle
 from poller.telemetry.metrics import Metrics
 
 log = structlog.get_logger("poller.aws")
+T = TypeVar("T")
 
 # Long polls hold a request open for 20 s; the read timeout must outlast them.
 READ_TIMEOUT = 45
@@ -147,6 +149,25 @@ def retrying(
         stop=stop_after_delay(give_up_after) if give_up_after is not None else stop_never,
         reraise=True,
     )
+
+
+async def until_stopped(
+    lifecycle: Lifecycle,
+    call: Callable[[], Awaitable[T]],
+    on_retry: Callable[[BaseException, float], None],
+    retry_all: bool = False,
+) -> T | None:
+    """`call()`'s result, retried with backoff (`retrying`) while it fails; None once shutdown
+    began first (the wait, or the call in flight, is cancelled as intake).
+
+    An error `retrying` does not retry (not retriable, unless `retry_all`) is raised.
+    """
+    result: T | None = None
+    with lifecycle.intake():
+        async for attempt in retrying(on_retry, retry_all=retry_all):
+            with attempt:
+                result = await call()
+    return result
 
 
 def describe(exc: BaseException) -> dict[str, str]:

@@ -12,21 +12,17 @@ nor redelivers a message.
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
-from botocore.exceptions import ClientError
 
-from poller.aws import Aws, describe, retrying
+from poller.aws import Aws
 from poller.config.models import PollerConfig
-from poller.config.settings import AwsConfig, DynamoDbState
-from poller.errors import StartupError, is_retriable
-from poller.leases.plan import Timing
-from poller.leases.table import LeaseTable
+from poller.config.settings import AwsConfig
+from poller.errors import StartupError
 from poller.lifecycle import Lifecycle
 from poller.local import (
     LOCAL_CREDENTIALS,
@@ -36,9 +32,8 @@ from poller.local import (
     create_tables,
 )
 from poller.runtime import Runtime
+from poller.state.backends import StoreSite, open_store
 from poller.state.base import CheckpointStore
-from poller.state.dynamodb import DynamoDbLeaseStore, default_worker_id
-from poller.state.sqlite import SqliteCheckpointStore
 from poller.supervisor import Supervisor
 from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
@@ -101,8 +96,18 @@ class Daemon:
             opened: list[CheckpointStore] = []
 
             async def store() -> CheckpointStore:
+                # Opened when the first stream mapping is built (at start, or at the reload
+                # that adds one), from the configuration in force then.
                 if not opened:
-                    opened.append(await self._open_store(stack, aws))
+                    site = StoreSite(
+                        aws,
+                        self.metrics,
+                        self.lifecycle,
+                        stack,
+                        self.base_dir,
+                        ephemeral=self.config.embedded.enabled,
+                    )
+                    opened.append(await open_store(self.config.state, site))
                 return opened[0]
 
             self.supervisor = Supervisor(
@@ -171,73 +176,6 @@ class Daemon:
             async with aws.client("dynamodb") as client:
                 await create_tables(client, embedded.tables)
         return aws
-
-    async def _open_store(self, stack: AsyncExitStack, aws: Aws) -> CheckpointStore:
-        """The checkpoint store, opened when the first stream mapping is built (at start, or
-        at the reload that adds one).
-
-        With the embedded endpoint the streams are new on every start, so SQLite checkpoints
-        live in a temporary directory removed at exit: an old checkpoint must never skip the
-        records of a new stream that happens to have the same name. StartupError when shutdown
-        starts while the lease table is unreachable.
-        """
-        state = self.config.state
-        if isinstance(state, DynamoDbState):
-            return await self._open_lease_table(stack, aws, state)
-        path = Path(state.path)
-        if self.config.embedded.enabled:
-            temporary = stack.enter_context(tempfile.TemporaryDirectory(prefix="poller-state-"))
-            path = Path(temporary) / "state.db"
-        elif not path.is_absolute():
-            path = self.base_dir / path
-        store = await SqliteCheckpointStore.open(path)
-        stack.push_async_callback(store.close)
-        log.info("checkpoints_opened", path=str(path), ephemeral=self.config.embedded.enabled)
-        return store
-
-    async def _open_lease_table(
-        self, stack: AsyncExitStack, aws: Aws, state: DynamoDbState
-    ) -> DynamoDbLeaseStore:
-        """The shared lease table, created if missing; retried while DynamoDB is unreachable
-        (StartupError if shutdown starts first)."""
-        timing = Timing(state.failover_seconds)
-        # A call waits at most one renew interval for its response, and is tried twice; each
-        # lease write is further bounded by the time its lease has left, and the coordinator
-        # retries on its own schedule.
-        client = await stack.enter_async_context(
-            aws.client(
-                "dynamodb",
-                max_connections=50,
-                read_timeout=max(1.0, timing.renew_interval),
-                attempts=2,
-            )
-        )
-        table = LeaseTable(client, state.table)
-
-        def unavailable(exc: BaseException, wait: float) -> None:
-            fields = describe(exc)
-            self.metrics.source_errors.labels(
-                "state", "", "dynamodb", "DescribeTable", fields["error_code"]
-            ).inc()
-            log.warning("lease_table_unavailable", table=state.table, retry_in=wait, **fields)
-
-        with self.lifecycle.intake():
-            async for attempt in retrying(unavailable):
-                with attempt:
-                    try:
-                        created = await table.ensure()
-                    except ClientError as exc:
-                        if is_retriable(exc):
-                            raise
-                        raise StartupError(
-                            f"state.table: cannot use lease table {state.table}: {exc}"
-                        ) from exc
-                    worker = state.worker_id or default_worker_id()
-                    log.info(
-                        "lease_table_opened", table=state.table, created=created, worker=worker
-                    )
-                    return DynamoDbLeaseStore(table, worker, timing)
-        raise StartupError(f"state.table: shut down before lease table {state.table} was reached")
 
     async def set_enabled(self, name: str, enabled: bool) -> bool:
         """Enable or disable one mapping at runtime; False if there is no such mapping."""

@@ -19,11 +19,16 @@ import anyio
 import structlog
 
 from poller.arns import Arn
-from poller.config.models import MappingConfig, PollerConfig, StreamMappingConfig
+from poller.config.models import (
+    MappingConfig,
+    PollerConfig,
+    SqsMappingConfig,
+    StreamMappingConfig,
+)
 from poller.config.settings import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers import Invoker
-from poller.invokers.factory import open_invoker
+from poller.invokers.factory import Target, open_invoker
 from poller.invokers.limits import ConcurrencyGate
 from poller.lifecycle import Lifecycle
 from poller.roles import assume_role
@@ -236,13 +241,30 @@ class Supervisor:
         lifecycle = self._runtime.lifecycle.child()
         runtime = replace(target.runtime, lifecycle=lifecycle)
         path = f"mappings[{index}]"
-        built: Mapping
-        if isinstance(mapping, StreamMappingConfig):
-            store = await self._store()
-            built = StreamMapping(mapping, path, function, target.invoker, runtime, store)
-        else:
-            built = SqsMapping(mapping, path, function, target.invoker, runtime)
+        builder = _BUILDERS[type(mapping)]
+        built = await builder(self, mapping, path, function, target.invoker, runtime)
         return _Running(mapping, function, built, lifecycle, target)
+
+    async def _sqs(
+        self,
+        config: SqsMappingConfig,
+        path: str,
+        function: FunctionConfig,
+        invoker: Invoker,
+        runtime: Runtime,
+    ) -> Mapping:
+        return SqsMapping(config, path, function, invoker, runtime)
+
+    async def _stream(
+        self,
+        config: StreamMappingConfig,
+        path: str,
+        function: FunctionConfig,
+        invoker: Invoker,
+        runtime: Runtime,
+    ) -> Mapping:
+        """A stream mapping, with the checkpoint store (opened by the first one built)."""
+        return StreamMapping(config, path, function, invoker, runtime, await self._store())
 
     async def _function(
         self, name: str, function: FunctionConfig, mapping: MappingConfig
@@ -256,7 +278,9 @@ class Supervisor:
         aws = self._runtime.aws
         stack = AsyncExitStack()
         self._stack.push_async_callback(stack.aclose)  # closed at exit unless retired before
-        invoker = await open_invoker(name, function, self._base_dir, arn, aws, self._gate, stack)
+        invoker = await open_invoker(
+            Target(name, function, self._base_dir, arn, aws, stack), self._gate
+        )
         runtime = self._runtime
         if function.role:
             runtime = replace(runtime, aws=await assume_role(aws, function.role, name))
@@ -266,3 +290,10 @@ class Supervisor:
         if known is not None:
             await self._retire(known)
         return target
+
+
+# The one table from a mapping's kind (its config model) to what runs it.
+_BUILDERS: dict[type[MappingConfig], Callable[..., Awaitable[Mapping]]] = {
+    SqsMappingConfig: Supervisor._sqs,
+    StreamMappingConfig: Supervisor._stream,
+}

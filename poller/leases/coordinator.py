@@ -20,8 +20,7 @@ from anyio.abc import TaskStatus
 from poller.aws import describe
 from poller.leases.holder import HeldLeases, LeaseScope
 from poller.leases.plan import ExpiryClock, Lease, plan
-from poller.sources.shards import ShardInfo, startable
-from poller.state.base import SHARD_END, advances, real_checkpoint
+from poller.sources.shards import SHARD_END, ShardInfo, advances, real_checkpoint, startable
 
 
 class LeaseCoordinator:
@@ -56,6 +55,10 @@ class LeaseCoordinator:
         """The stream's latest shard listing; leases are balanced over it."""
         self._shards = list(shards)
         self._wake.set()
+
+    @property
+    def worker(self) -> str:
+        return self.me
 
     @property
     def held(self) -> list[str]:

@@ -22,7 +22,7 @@ from poller.errors import LeaseLost
 from poller.leases.plan import Lease, Timing
 from poller.leases.table import LeaseTable
 from poller.runtime import Runtime
-from poller.state.base import advances, real_checkpoint
+from poller.sources.shards import advances, real_checkpoint
 
 
 @dataclass(frozen=True)

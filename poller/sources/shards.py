@@ -1,4 +1,5 @@
-"""Pure shard decisions: lineage (parents before children), where a reader starts, shard end.
+"""Pure shard decisions: lineage (parents before children), where a reader starts, shard end,
+and the order of checkpoints (one never moves backwards).
 
 Kinesis and DynamoDB Streams shards form a lineage: a split closes one parent and opens two
 children, a merge closes two parents and opens one child. Lambda (and the Kinesis Client Library)
@@ -12,7 +13,45 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from poller.state.base import SHARD_END
+# Every record of a closed shard is processed (the Kinesis Client Library's sentinel).
+SHARD_END = "SHARD_END"
+
+
+def _is_sequence(text: str) -> bool:
+    # int() alone would accept " 12", "+12" and "1_2"; a sequence number is plain ASCII digits.
+    return text.isascii() and text.isdigit()
+
+
+def _sequence(checkpoint: str) -> int | None:
+    """The sequence number as an int, or None for SHARD_END; ValueError for anything else."""
+    if checkpoint == SHARD_END:
+        return None
+    if not _is_sequence(checkpoint):
+        raise ValueError(f"not a sequence number or {SHARD_END}: {checkpoint!r}")
+    return int(checkpoint)
+
+
+def real_checkpoint(value: str | None) -> str | None:
+    """`value` if it is a checkpoint (a sequence number or SHARD_END), else None: a lease's
+    initial-position sentinels (TRIM_HORIZON, LATEST, AT_TIMESTAMP) mean nothing settled yet."""
+    if value is None or value == SHARD_END or _is_sequence(value):
+        return value
+    return None
+
+
+def advances(stored: str | None, new: str) -> bool:
+    """True when `new` may replace `stored`: it is not behind it and stored is not SHARD_END.
+
+    Sequence numbers compare as integers (their decimal strings vary in length); saving the
+    stored value again is allowed. Raises ValueError when either value is malformed.
+    """
+    new_seq = _sequence(new)
+    if stored is None:
+        return True
+    stored_seq = _sequence(stored)
+    if stored_seq is None:
+        return False
+    return new_seq is None or new_seq >= stored_seq
 
 
 @dataclass(frozen=True, slots=True)

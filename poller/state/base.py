@@ -1,48 +1,80 @@
-"""The CheckpointStore protocol and the rule that a shard checkpoint never moves backwards."""
+"""The CheckpointStore protocol: where stream checkpoints live, and which shards a replica reads."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol
 
-# Every record of a closed shard is processed (the Kinesis Client Library's sentinel).
-SHARD_END = "SHARD_END"
+import anyio
+from anyio.abc import TaskStatus
 
-
-def _is_sequence(text: str) -> bool:
-    # int() alone would accept " 12", "+12" and "1_2"; a sequence number is plain ASCII digits.
-    return text.isascii() and text.isdigit()
-
-
-def _sequence(checkpoint: str) -> int | None:
-    """The sequence number as an int, or None for SHARD_END; ValueError for anything else."""
-    if checkpoint == SHARD_END:
-        return None
-    if not _is_sequence(checkpoint):
-        raise ValueError(f"not a sequence number or {SHARD_END}: {checkpoint!r}")
-    return int(checkpoint)
+from poller.runtime import Runtime
+from poller.sources.shards import ShardInfo
 
 
-def real_checkpoint(value: str | None) -> str | None:
-    """`value` if it is a checkpoint (a sequence number or SHARD_END), else None: a lease's
-    initial-position sentinels (TRIM_HORIZON, LATEST, AT_TIMESTAMP) mean nothing settled yet."""
-    if value is None or value == SHARD_END or _is_sequence(value):
-        return value
-    return None
+class ShardAccess(Protocol):
+    """Which of a stream mapping's shards this process may read, and for how long.
 
-
-def advances(stored: str | None, new: str) -> bool:
-    """True when `new` may replace `stored`: it is not behind it and stored is not SHARD_END.
-
-    Sequence numbers compare as integers (their decimal strings vary in length); saving the
-    stored value again is allowed. Raises ValueError when either value is malformed.
+    One process alone (SQLite) reads every shard; replicas sharing a lease table read the
+    shards whose leases they hold, and stop reading one the moment its lease is lost.
     """
-    new_seq = _sequence(new)
-    if stored is None:
+
+    @property
+    def worker(self) -> str | None:
+        """This replica's name in the lease table (None: no replicas)."""
+        ...
+
+    async def run(self, on_change: Callable[[], None], *, task_status: TaskStatus[None]) -> None:
+        """Keep access up to date until cancelled; `on_change()` when the readable set changes."""
+        ...
+
+    def offer(self, shards: Sequence[ShardInfo]) -> None:
+        """The stream's latest shard listing."""
+        ...
+
+    def may_start(self, shard_id: str) -> bool: ...
+
+    def guard(self, shard_id: str) -> AbstractContextManager[Any]:
+        """Around a shard's reader: cancels it when access to the shard is lost."""
+        ...
+
+    async def release(self, shard_id: str) -> None:
+        """The shard is finished (SHARD_END saved): nothing of it is left to own."""
+        ...
+
+    async def release_all(self) -> None:
+        """Graceful stop, once every reader has checkpointed: hand every shard over."""
+        ...
+
+
+class AllShards:
+    """ShardAccess of a single process: every shard, always."""
+
+    worker = None
+
+    async def run(
+        self,
+        on_change: Callable[[], None],
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+
+    def offer(self, shards: Sequence[ShardInfo]) -> None:
+        pass
+
+    def may_start(self, shard_id: str) -> bool:
         return True
-    stored_seq = _sequence(stored)
-    if stored_seq is None:
-        return False
-    return new_seq is None or new_seq >= stored_seq
+
+    def guard(self, shard_id: str) -> AbstractContextManager[Any]:
+        return nullcontext()
+
+    async def release(self, shard_id: str) -> None:
+        pass
+
+    async def release_all(self) -> None:
+        pass
 
 
 class CheckpointStore(Protocol):
@@ -65,6 +97,22 @@ class CheckpointStore(Protocol):
 
         Returns False and stores nothing when the stored value is SHARD_END or a greater
         sequence number; otherwise stores it and returns True. ValueError when malformed.
+        """
+        ...
+
+    def access(
+        self,
+        mapping: str,
+        runtime: Runtime,
+        labels: tuple[str, str, str],
+        log: Any,
+        starting_position: str,
+        checkpoints: dict[str, str],
+    ) -> AbstractContextManager[ShardAccess]:
+        """The shards of `mapping` this process may read, while the mapping runs.
+
+        `checkpoints` is the mapping's shared view of every shard's checkpoint; a shared store
+        keeps it current with what other replicas save.
         """
         ...
 

@@ -20,7 +20,7 @@ from poller.leases.holder import LeaseScope
 from poller.leases.plan import Timing
 from poller.leases.table import LeaseTable
 from poller.runtime import Runtime
-from poller.state.base import real_checkpoint
+from poller.sources.shards import real_checkpoint
 
 
 def default_worker_id() -> str:
@@ -38,7 +38,7 @@ class DynamoDbLeaseStore:
         self._coordinators: dict[str, LeaseCoordinator] = {}
 
     @contextmanager
-    def coordinator(
+    def access(
         self,
         mapping: str,
         runtime: Runtime,
@@ -47,7 +47,8 @@ class DynamoDbLeaseStore:
         starting_position: str,
         checkpoints: dict[str, str],
     ) -> Iterator[LeaseCoordinator]:
-        """The lease coordinator of one mapping, routing that mapping's saves while open."""
+        """The shards of `mapping` this replica holds leases on: its lease coordinator, which
+        also routes the mapping's saves while open."""
         scope = LeaseScope(self.table, mapping, self.worker_id, self.timing, runtime, labels, log)
         coordinator = LeaseCoordinator(scope, starting_position, checkpoints)
         self._coordinators[mapping] = coordinator

@@ -5,13 +5,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from poller.errors import StartupError
-from poller.state.base import advances
+from poller.runtime import Runtime
+from poller.sources.shards import advances
+from poller.state.base import AllShards, ShardAccess
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -61,6 +65,18 @@ class SqliteCheckpointStore:
         return await anyio.to_thread.run_sync(
             self._save, mapping, shard_id, checkpoint, limiter=self._limiter
         )
+
+    def access(
+        self,
+        mapping: str,
+        runtime: Runtime,
+        labels: tuple[str, str, str],
+        log: Any,
+        starting_position: str,
+        checkpoints: dict[str, str],
+    ) -> AbstractContextManager[ShardAccess]:
+        """One process owns the file, so it reads every shard."""
+        return nullcontext(AllShards())
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self._close, limiter=self._limiter)

@@ -5,35 +5,33 @@ shard finishes), starts a reader for each shard whose parents are finished, and 
 readers when their shard closes. Checkpoints come from the CheckpointStore, keyed by the mapping's
 UUID, so a restart resumes right after the last settled batch of every shard.
 
-With the DynamoDB state backend, replicas share the shards: a reader starts only for a shard
-whose lease this replica holds (lease_coordinator.py), is cancelled when the lease is lost, and
-at shutdown the leases are released once every reader has checkpointed.
+The store also says which shards this process may read (`CheckpointStore.access`): every shard
+with SQLite; with the DynamoDB lease table, replicas share the shards: a reader starts only for a
+shard whose lease this replica holds, is cancelled when the lease is lost, and at shutdown the
+leases are released once every reader has checkpointed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AsyncExitStack, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 
 import anyio
 from anyio.abc import TaskGroup
 
 from poller.arns import Arn
-from poller.aws import retrying
+from poller.aws import until_stopped
 from poller.config.models import StreamMappingConfig
 from poller.config.settings import FunctionConfig
 from poller.destinations import open_destination
 from poller.errors import checking_source
 from poller.filtering.records import record_filter
 from poller.invokers import Invoker
-from poller.leases.coordinator import LeaseCoordinator
 from poller.runtime import Runtime, source_error_recorder
-from poller.sources.dynamodb import DynamoDbStream
-from poller.sources.kinesis import KinesisStream
+from poller.sources.kinds import STREAM_SOURCES, SourceOpener
 from poller.sources.shards import ShardInfo, start_position, startable
 from poller.sources.streams import ShardSource
-from poller.state.base import CheckpointStore
-from poller.state.dynamodb import DynamoDbLeaseStore
+from poller.state.base import CheckpointStore, ShardAccess
 from poller.streams.context import StreamContext, bound_log
 from poller.streams.reader import ShardReader
 
@@ -49,7 +47,9 @@ class StreamMapping:
         invoker: Invoker,
         runtime: Runtime,
         store: CheckpointStore,
+        sources: Mapping[str, SourceOpener] = STREAM_SOURCES,
     ) -> None:
+        """`sources` maps each source kind to its reader (tests pass their own)."""
         self.config = config
         self.name = config.display_name
         self._path = path
@@ -57,6 +57,7 @@ class StreamMapping:
         self._invoker = invoker
         self._rt = runtime
         self._store = store
+        self._sources = sources
         self._arn = Arn.parse(config.event_source_arn)
         self._log = bound_log(self.name, config.function)
         self._readers: dict[str, ShardReader] = {}
@@ -99,21 +100,28 @@ class StreamMapping:
             if loaded is None:
                 return
             ctx.checkpoints.update(loaded)
-            leases = self._coordinator(stack, ctx)
+            access = stack.enter_context(
+                self._store.access(
+                    self.config.mapping_uuid,
+                    self._rt,
+                    self._labels,
+                    self._log,
+                    self._position,
+                    ctx.checkpoints,
+                )
+            )
             self._log.info(
                 "mapping_started",
                 stream=source.stream_arn,
                 checkpoints=len(ctx.checkpoints),
                 parallelization_factor=self.config.parallelization_factor,
-                worker=leases.me if leases else None,
+                worker=access.worker,
             )
             async with anyio.create_task_group() as background:
-                if leases is not None:
-                    await background.start(leases.run, lambda: self._changed.set())
+                await background.start(access.run, lambda: self._changed.set())
                 async with anyio.create_task_group() as readers:
-                    await self._discover(ctx, source, readers, leases)
-                if leases is not None:  # every reader has checkpointed: hand the shards over
-                    await leases.release_all()
+                    await self._discover(ctx, source, readers, access)
+                await access.release_all()  # every reader has checkpointed: hand shards over
                 background.cancel_scope.cancel()
         self._log.info("mapping_stopped")
 
@@ -122,85 +130,59 @@ class StreamMapping:
         ctx: StreamContext,
         source: ShardSource,
         readers: TaskGroup,
-        leases: LeaseCoordinator | None,
+        access: ShardAccess,
     ) -> None:
-        """List shards and start readers until shutdown; with leases, only for held shards."""
+        """List shards and start readers until shutdown, for the shards `access` allows."""
         while not self._rt.lifecycle.stopping.is_set():
             shards = await self._list(source)
             if shards is None:
                 return
             self._rt.readiness.set(self.name, True)
-            if leases is not None:
-                leases.offer(shards)
-            self._start(ctx, shards, readers, leases)
+            access.offer(shards)
+            self._start(ctx, shards, readers, access)
             self._rt.metrics.shards_owned.labels(*self._labels).set(len(self._readers))
             with self._rt.lifecycle.intake():
                 with anyio.move_on_after(self.config.shard_refresh_seconds):
                     await self._changed.wait()
             self._changed = anyio.Event()
 
-    def _coordinator(self, stack: AsyncExitStack, ctx: StreamContext) -> LeaseCoordinator | None:
-        """This mapping's lease coordinator when replicas share the shards (DynamoDB state)."""
-        if not isinstance(self._store, DynamoDbLeaseStore):
-            return None
-        return stack.enter_context(
-            self._store.coordinator(
-                self.config.mapping_uuid,
-                self._rt,
-                self._labels,
-                self._log,
-                self._position,
-                ctx.checkpoints,
-            )
-        )
-
     async def _load(self) -> dict[str, str] | None:
         """Every saved checkpoint of this mapping; None when shutdown interrupts the retries."""
-        loaded: dict[str, str] | None = None
-        with self._rt.lifecycle.intake():
-            async for attempt in retrying(self._on_error("LoadCheckpoints"), retry_all=True):
-                with attempt:
-                    loaded = await self._store.load(self.config.mapping_uuid)
-        return loaded
+        return await until_stopped(
+            self._rt.lifecycle,
+            lambda: self._store.load(self.config.mapping_uuid),
+            self._on_error("LoadCheckpoints"),
+            retry_all=True,
+        )
 
     async def _resolve(self, stack: AsyncExitStack) -> ShardSource | None:
-        aws = self._rt.aws
-        region = self._arn.region
-        source: ShardSource | None = None
-        with self._rt.lifecycle.intake():
-            async for attempt in retrying(self._on_error("DescribeStream")):
-                with attempt, checking_source(f"{self._path}.event_source_arn"):
-                    if self.config.is_dynamodb:
-                        streams = await stack.enter_async_context(
-                            aws.client("dynamodbstreams", max_connections=50)
-                        )
-                        tables = await stack.enter_async_context(aws.client("dynamodb"))
-                        source = await DynamoDbStream.resolve(
-                            streams, tables, self.config.event_source_arn, region
-                        )
-                    else:
-                        client = await stack.enter_async_context(
-                            aws.client("kinesis", max_connections=50)
-                        )
-                        source = await KinesisStream.resolve(
-                            client, self.config.event_source_arn, region, self.identity_arn
-                        )
-        return source
+        """The stream, through the reader its kind names; None when shutdown comes first.
+        A source that does not exist (or refuses us for good) is a StartupError."""
+        opener = self._sources[self._arn.service]
+
+        async def resolve() -> ShardSource:
+            # Each attempt's clients close with it, unless it succeeds: then with the mapping.
+            async with AsyncExitStack() as attempt:
+                with checking_source(f"{self._path}.event_source_arn"):
+                    source = await opener(
+                        self._rt.aws, attempt, self.config.event_source_arn, self.identity_arn
+                    )
+                stack.push_async_callback(attempt.pop_all().aclose)
+                return source
+
+        return await until_stopped(self._rt.lifecycle, resolve, self._on_error("DescribeStream"))
 
     async def _list(self, source: ShardSource) -> list[ShardInfo] | None:
-        shards: list[ShardInfo] | None = None
-        with self._rt.lifecycle.intake():
-            async for attempt in retrying(self._on_error("ListShards"), retry_all=True):
-                with attempt:
-                    shards = await source.shards()
-        return shards
+        return await until_stopped(
+            self._rt.lifecycle, source.shards, self._on_error("ListShards"), retry_all=True
+        )
 
     def _start(
         self,
         ctx: StreamContext,
         shards: list[ShardInfo],
         group: TaskGroup,
-        leases: LeaseCoordinator | None,
+        access: ShardAccess,
     ) -> None:
         for shard in shards:
             reader = self._readers.get(shard.shard_id)
@@ -209,7 +191,7 @@ class StreamMapping:
         position = self._position
         stamp = self.config.starting_position_timestamp
         for shard_id in startable(shards, ctx.checkpoints, position, self._readers):
-            if leases is not None and not leases.may_start(shard_id):
+            if not access.may_start(shard_id):
                 continue
             shard = next(s for s in shards if s.shard_id == shard_id)
             where = start_position(
@@ -217,17 +199,17 @@ class StreamMapping:
             )
             reader = ShardReader(ctx, shard, where, ctx.checkpoints.get(shard_id))
             self._readers[shard_id] = reader
-            group.start_soon(self._run_reader, reader, leases)
+            group.start_soon(self._run_reader, reader, access)
 
-    async def _run_reader(self, reader: ShardReader, leases: LeaseCoordinator | None) -> None:
+    async def _run_reader(self, reader: ShardReader, access: ShardAccess) -> None:
         shard_id = reader.shard.shard_id
         finished = False
         try:
-            # With leases, losing this shard's lease cancels its reader at once.
-            with leases.guard(shard_id) if leases is not None else nullcontext():
+            # Losing access to the shard (its lease) cancels its reader at once.
+            with access.guard(shard_id):
                 finished = await reader.run()
-            if finished and leases is not None:
-                await leases.release(shard_id)  # SHARD_END is written: nothing left to own
+            if finished:
+                await access.release(shard_id)  # SHARD_END is written: nothing left to own
         finally:
             self._readers.pop(shard_id, None)
             self._rt.metrics.forget_shard(self._labels, shard_id)

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 import anyio
 from botocore.exceptions import ClientError
 
-from poller.aws import describe, retrying
+from poller.aws import describe, retrying, until_stopped
 from poller.batching import fit, payload_bytes, window_wait
 from poller.errors import LeaseLost, error_code
 from poller.model import StreamRecord
 from poller.runtime import SETTLE_TIMEOUT
-from poller.sources.shards import TRIM_HORIZON, Position, ShardInfo, reached_end
+from poller.sources.shards import SHARD_END, TRIM_HORIZON, Position, ShardInfo, reached_end
 from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
-from poller.state.base import SHARD_END
 from poller.streams.context import StreamContext
 from poller.streams.delivery import Delivery
 from poller.streams.progress import ShardProgress, lane_of
@@ -138,20 +137,25 @@ class ShardReader:
         A position that fell out of the stream's retention (DynamoDB says so here with
         TrimmedDataAccessException) restarts at TRIM_HORIZON, with a warning.
         """
-        result: str | None = None
-        with self.ctx.runtime.lifecycle.intake():
-            async for attempt in retrying(self.ctx.on_source_error("GetShardIterator"), True):
-                with attempt:
-                    try:
-                        result = await self.ctx.source.iterator(self.shard.shard_id, position)
-                    except ClientError as exc:
-                        if error_code(exc) != TRIMMED_DATA or position == TRIM_HORIZON:
-                            raise
-                        self._log.warning("iterator_trimmed", **describe(exc))
-                        position = self._position = TRIM_HORIZON
-                        self._last_sequence = None
-                        result = await self.ctx.source.iterator(self.shard.shard_id, position)
-        return result
+
+        async def acquire() -> str:
+            nonlocal position
+            try:
+                return await self.ctx.source.iterator(self.shard.shard_id, position)
+            except ClientError as exc:
+                if error_code(exc) != TRIMMED_DATA or position == TRIM_HORIZON:
+                    raise
+                self._log.warning("iterator_trimmed", **describe(exc))
+                position = self._position = TRIM_HORIZON
+                self._last_sequence = None
+                return await self.ctx.source.iterator(self.shard.shard_id, position)
+
+        return await until_stopped(
+            self.ctx.runtime.lifecycle,
+            acquire,
+            self.ctx.on_source_error("GetShardIterator"),
+            retry_all=True,
+        )
 
     async def _read(self, iterator: str, limit: int) -> Page | None:
         async for attempt in retrying(self.ctx.on_source_error("GetRecords"), retry_all=True):

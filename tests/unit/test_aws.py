@@ -1,15 +1,21 @@
-"""aws.fast_timestamp: the same instant as botocore's parser, without the local-zone detour."""
+"""aws: fast_timestamp (the same instant as botocore's parser, without the local-zone detour)
+and until_stopped (retry with backoff until success, or None once shutdown begins)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
+from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
 
-from poller.aws import Aws, fast_timestamp
+from poller.aws import Aws, fast_timestamp, until_stopped
 from poller.config.settings import AwsConfig
+from poller.errors import StartupError
+from poller.lifecycle import Lifecycle
 from poller.telemetry.metrics import Metrics
 
 
@@ -39,3 +45,81 @@ def test_sessions_use_it() -> None:
     aws = Aws(AwsConfig(), Metrics())
     factory = aws._session._session.get_component("response_parser_factory")
     assert factory._defaults["timestamp_parser"] is fast_timestamp
+
+
+# until_stopped: the one "retry until it works, unless shutdown comes first" loop
+
+
+def _throttled() -> ClientError:
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Op")
+
+
+@pytest.mark.anyio
+async def test_until_stopped_retries_what_may_heal_and_returns_the_result() -> None:
+    calls: list[float] = []
+    waits: list[float] = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise _throttled()
+        return "done"
+
+    result = await until_stopped(Lifecycle(), call, lambda exc, wait: waits.append(wait))
+    assert result == "done"
+    assert len(calls) == 2
+    assert len(waits) == 1
+
+
+@pytest.mark.anyio
+async def test_until_stopped_raises_what_waiting_will_not_fix() -> None:
+    async def call() -> str:
+        raise StartupError("Stream not found")
+
+    with pytest.raises(StartupError):
+        await until_stopped(Lifecycle(), call, lambda exc, wait: None, retry_all=False)
+
+
+@pytest.mark.anyio
+async def test_until_stopped_retry_all_retries_any_exception() -> None:
+    calls: list[int] = []
+
+    async def call() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("queue deleted, may come back")
+        return 7
+
+    assert await until_stopped(Lifecycle(), call, lambda exc, wait: None, retry_all=True) == 7
+
+
+@pytest.mark.anyio
+async def test_until_stopped_gives_none_once_shutdown_begins() -> None:
+    lifecycle = Lifecycle()
+    errors: list[BaseException] = []
+
+    async def call() -> str:
+        raise _throttled()
+
+    def on_retry(exc: BaseException, wait: float) -> None:
+        errors.append(exc)
+        lifecycle.stop()  # shutdown begins during the wait before the next attempt
+
+    with anyio.fail_after(5):
+        assert await until_stopped(lifecycle, call, on_retry) is None
+    assert len(errors) == 1
+
+
+@pytest.mark.anyio
+async def test_until_stopped_after_shutdown_does_not_call() -> None:
+    lifecycle = Lifecycle()
+    lifecycle.stop()
+    calls: list[int] = []
+
+    async def call() -> int:
+        calls.append(1)
+        await anyio.lowlevel.checkpoint()
+        return 1
+
+    assert await until_stopped(lifecycle, call, lambda exc, wait: None) is None
+    assert calls in ([], [1])  # cancelled at its first checkpoint at the latest

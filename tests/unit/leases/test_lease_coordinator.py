@@ -29,8 +29,7 @@ from poller.leases.holder import LeaseScope
 from poller.leases.plan import Timing
 from poller.lifecycle import Lifecycle
 from poller.runtime import Runtime
-from poller.sources.shards import ShardInfo
-from poller.state.base import SHARD_END
+from poller.sources.shards import SHARD_END, ShardInfo
 from poller.telemetry.http import Readiness
 from poller.telemetry.metrics import Metrics
 

@@ -6,6 +6,7 @@ import pytest
 
 from poller.sources.shards import (
     LATEST,
+    SHARD_END,
     TRIM_HORIZON,
     Position,
     ShardInfo,
@@ -14,7 +15,6 @@ from poller.sources.shards import (
     start_position,
     startable,
 )
-from poller.state.base import SHARD_END
 
 STAMP = 1_700_000_000.5
 

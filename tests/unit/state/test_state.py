@@ -12,7 +12,8 @@ import anyio
 import pytest
 
 from poller.errors import StartupError
-from poller.state.base import SHARD_END, CheckpointStore, advances
+from poller.sources.shards import SHARD_END, advances
+from poller.state.base import CheckpointStore
 from poller.state.sqlite import SqliteCheckpointStore
 
 MAPPING = "6f1c1a3e-1d7e-4b8e-9d5a-2f0c6f4b7a10"

@@ -1,12 +1,11 @@
 """StreamMapping and ShardReader against an in-memory stream with AWS's shard semantics.
 
-moto cannot show these (TESTING.md): null iterators at shard end, records going to children
+moto cannot show these (see docs/testing.md): null iterators at shard end, records going to children
 after a split, expired iterators, trimmed data, throughput errors.
 """
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from poller.config.settings import AwsConfig, FunctionConfig
 from poller.errors import InvokeError, Throttled
 from poller.lifecycle import Lifecycle
 from poller.runtime import Runtime
+from poller.sources.shards import SHARD_END
 from poller.sources.streams import ShardSource
-from poller.state.base import SHARD_END
 from poller.state.sqlite import SqliteCheckpointStore
 from poller.streams.mapping import StreamMapping
 from poller.streams.progress import lane_of
@@ -29,13 +28,6 @@ from poller.telemetry.http import Readiness
 from poller.telemetry.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
-
-
-class _Mapping(StreamMapping):
-    source: ShardSource
-
-    async def _resolve(self, stack: AsyncExitStack) -> ShardSource | None:
-        return self.source
 
 
 class Harness:
@@ -59,10 +51,19 @@ class Harness:
         lifecycle = Lifecycle()
         runtime = Runtime(Aws(AwsConfig(), self.metrics), self.metrics, Readiness(), lifecycle)
         store = await SqliteCheckpointStore.open(self.state)
-        mapping = _Mapping(
-            self.config, "mappings[0]", FunctionConfig(handler="m:f"), self.invoker, runtime, store
+
+        async def open_fake(*_: Any) -> ShardSource:
+            return self.stream
+
+        mapping = StreamMapping(
+            self.config,
+            "mappings[0]",
+            FunctionConfig(handler="m:f"),
+            self.invoker,
+            runtime,
+            store,
+            sources={"kinesis": open_fake},
         )
-        mapping.source = self.stream
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(mapping.run)
