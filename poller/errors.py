@@ -70,6 +70,20 @@ class Throttled(InvokeError):
     concurrency limit): Lambda's Throttles metric."""
 
 
+INVALID_PATTERN = "Invalid filter pattern definition."
+
+
+class InvalidPattern(PollerError, ValueError):
+    """A filter pattern Lambda would refuse: INVALID_PATTERN, then the reason in parentheses.
+
+    Raised while a configuration loads; the loader reports it with the filter's path (exit 2).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{INVALID_PATTERN} ({reason})")
+        self.reason = reason
+
+
 class DeliveryFailed(PollerError):
     """The on-failure destination did not take `record`, and retrying it is over (the cause is
     chained): the records are dropped, counted and logged whole."""

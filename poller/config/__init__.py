@@ -1,0 +1,1 @@
+"""Configuration: models mirroring the Lambda API, daemon settings, the loader, AWS rules."""

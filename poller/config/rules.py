@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 from poller.arns import Arn
 from poller.config.models import MappingConfig, PollerConfig, StreamMappingConfig
-from poller.filtering.pattern import InvalidPattern, compile_pattern, stream_pattern_issue
+from poller.errors import InvalidPattern
+from poller.filtering.pattern import compile_pattern, stream_pattern_issue
 
 Issue = tuple[str, str]
 

@@ -1,0 +1,1 @@
+"""`poller demo`: the embedded endpoint, sample traffic, three handlers and the summary."""

@@ -2,7 +2,7 @@
 
 `compile_pattern` accepts Lambda's operators (exact values, `prefix`, `suffix`, `equals-ignore-case`
 and its prefix/suffix forms, `anything-but` of values or of a prefix/suffix, `numeric`, `exists`,
-`$or`) and raises `InvalidPattern` for anything else; `matches` never raises for a JSON-like
+`$or`) and raises `InvalidPattern` for anything else; `Pattern.match` never raises for a JSON-like
 document. Keys are ANDed, a leaf's values ORed. This module knows no source and no mapping:
 `criteria` ORs a mapping's patterns, `records` applies them to each source's records.
 
@@ -28,9 +28,10 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from poller.errors import INVALID_PATTERN, InvalidPattern
 from poller.filtering.parsing import NOT_JSON, parse_json
 
-INVALID = "Invalid filter pattern definition."
+INVALID = INVALID_PATTERN
 MAX_LENGTH = 4096  # characters, as the Lambda API's Pattern field
 OR = "$or"
 STREAM_DATA_KEYS = ("data", "dynamodb")
@@ -49,14 +50,6 @@ class Shape(enum.Enum):
     OBJECT = "object"
     LEAF = "leaf"
     MIXED = "mixed"
-
-
-class InvalidPattern(ValueError):
-    """A pattern Lambda would refuse: str() is INVALID, then the reason in parentheses."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"{INVALID} ({reason})")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +110,6 @@ def compile_pattern(text: str) -> Pattern:
     except RecursionError:
         raise InvalidPattern("nested too deeply") from None
     return Pattern(text, root, MappingProxyType(shapes))
-
-
-def matches(pattern: Pattern, document: Any) -> bool:
-    """Whether `document`, a JSON-like value, matches `pattern`; never raises."""
-    return pattern.match(document)
 
 
 def stream_pattern_issue(

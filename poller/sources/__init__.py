@@ -1,1 +1,1 @@
-"""Event source I/O: receiving, deleting, checkpointing. Decisions live elsewhere."""
+"""Event source I/O: receiving, deleting, reading shards. Decisions live elsewhere."""

@@ -1,0 +1,1 @@
+"""An SQS event source mapping: pollers that gather, invoke and settle, scaled like Lambda."""

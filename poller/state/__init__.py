@@ -1,1 +1,1 @@
-"""Durable shard checkpoints for stream sources (Kinesis, DynamoDB Streams)."""
+"""Checkpoint stores (SQLite, a DynamoDB lease table) and which shards a mapping may read."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
@@ -11,6 +12,22 @@ from anyio.abc import TaskStatus
 
 from poller.runtime import Runtime
 from poller.sources.shards import ShardInfo
+
+
+@dataclass(frozen=True, slots=True)
+class MappingScope:
+    """A running stream mapping, as its store sees it.
+
+    `checkpoints` is the mapping's shared view of every shard's checkpoint; a shared store keeps
+    it current with what other replicas save.
+    """
+
+    mapping: str  # the mapping's UUID
+    runtime: Runtime
+    labels: tuple[str, str, str]
+    log: Any
+    starting_position: str
+    checkpoints: dict[str, str]
 
 
 class ShardAccess(Protocol):
@@ -88,10 +105,6 @@ class CheckpointStore(Protocol):
         """Every shard's checkpoint for `mapping`, by shard id; empty when none was saved."""
         ...
 
-    async def get(self, mapping: str, shard_id: str) -> str | None:
-        """The checkpoint of one shard, or None when none was saved."""
-        ...
-
     async def save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
         """Store `checkpoint` unless it would move backwards (see `advances`).
 
@@ -100,20 +113,8 @@ class CheckpointStore(Protocol):
         """
         ...
 
-    def access(
-        self,
-        mapping: str,
-        runtime: Runtime,
-        labels: tuple[str, str, str],
-        log: Any,
-        starting_position: str,
-        checkpoints: dict[str, str],
-    ) -> AbstractContextManager[ShardAccess]:
-        """The shards of `mapping` this process may read, while the mapping runs.
-
-        `checkpoints` is the mapping's shared view of every shard's checkpoint; a shared store
-        keeps it current with what other replicas save.
-        """
+    def access(self, scope: MappingScope) -> AbstractContextManager[ShardAccess]:
+        """The shards of the mapping this process may read, while the mapping runs."""
         ...
 
     async def close(self) -> None:

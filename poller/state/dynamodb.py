@@ -12,15 +12,14 @@ import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from poller.errors import LeaseLost
 from poller.leases.coordinator import LeaseCoordinator
 from poller.leases.holder import LeaseScope
 from poller.leases.plan import Timing
 from poller.leases.table import LeaseTable
-from poller.runtime import Runtime
 from poller.sources.shards import real_checkpoint
+from poller.state.base import MappingScope
 
 
 def default_worker_id() -> str:
@@ -38,19 +37,14 @@ class DynamoDbLeaseStore:
         self._coordinators: dict[str, LeaseCoordinator] = {}
 
     @contextmanager
-    def access(
-        self,
-        mapping: str,
-        runtime: Runtime,
-        labels: tuple[str, str, str],
-        log: Any,
-        starting_position: str,
-        checkpoints: dict[str, str],
-    ) -> Iterator[LeaseCoordinator]:
-        """The shards of `mapping` this replica holds leases on: its lease coordinator, which
+    def access(self, scope: MappingScope) -> Iterator[LeaseCoordinator]:
+        """The shards this replica holds leases on: the mapping's lease coordinator, which
         also routes the mapping's saves while open."""
-        scope = LeaseScope(self.table, mapping, self.worker_id, self.timing, runtime, labels, log)
-        coordinator = LeaseCoordinator(scope, starting_position, checkpoints)
+        mapping = scope.mapping
+        leases = LeaseScope(
+            self.table, mapping, self.worker_id, self.timing, scope.runtime, scope.labels, scope.log
+        )
+        coordinator = LeaseCoordinator(leases, scope.starting_position, scope.checkpoints)
         self._coordinators[mapping] = coordinator
         try:
             yield coordinator
@@ -65,10 +59,6 @@ class DynamoDbLeaseStore:
             if checkpoint is not None:
                 out[lease.shard_id] = checkpoint
         return out
-
-    async def get(self, mapping: str, shard_id: str) -> str | None:
-        lease = await self.table.get(mapping, shard_id)
-        return None if lease is None else real_checkpoint(lease.checkpoint)
 
     async def save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
         """Write through the mapping's coordinator; LeaseLost unless this replica holds the

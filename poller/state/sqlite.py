@@ -7,15 +7,13 @@ import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from poller.errors import StartupError
-from poller.runtime import Runtime
 from poller.sources.shards import advances
-from poller.state.base import AllShards, ShardAccess
+from poller.state.base import AllShards, MappingScope, ShardAccess
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -58,23 +56,12 @@ class SqliteCheckpointStore:
     async def load(self, mapping: str) -> dict[str, str]:
         return await anyio.to_thread.run_sync(self._load, mapping, limiter=self._limiter)
 
-    async def get(self, mapping: str, shard_id: str) -> str | None:
-        return await anyio.to_thread.run_sync(self._get, mapping, shard_id, limiter=self._limiter)
-
     async def save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
         return await anyio.to_thread.run_sync(
             self._save, mapping, shard_id, checkpoint, limiter=self._limiter
         )
 
-    def access(
-        self,
-        mapping: str,
-        runtime: Runtime,
-        labels: tuple[str, str, str],
-        log: Any,
-        starting_position: str,
-        checkpoints: dict[str, str],
-    ) -> AbstractContextManager[ShardAccess]:
+    def access(self, scope: MappingScope) -> AbstractContextManager[ShardAccess]:
         """One process owns the file, so it reads every shard."""
         return nullcontext(AllShards())
 
@@ -85,11 +72,6 @@ class SqliteCheckpointStore:
         sql = "SELECT shard_id, checkpoint FROM checkpoints WHERE mapping = ?"
         with self._lock:
             return dict(self._conn.execute(sql, (mapping,)).fetchall())
-
-    def _get(self, mapping: str, shard_id: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute(_SELECT, (mapping, shard_id)).fetchone()
-        return None if row is None else str(row[0])
 
     def _save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
         # The read and the write share one IMMEDIATE transaction: no other writer (another

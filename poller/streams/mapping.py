@@ -31,7 +31,7 @@ from poller.runtime import Runtime, source_error_recorder
 from poller.sources.kinds import STREAM_SOURCES, SourceOpener
 from poller.sources.shards import ShardInfo, start_position, startable
 from poller.sources.streams import ShardSource
-from poller.state.base import CheckpointStore, ShardAccess
+from poller.state.base import CheckpointStore, MappingScope, ShardAccess
 from poller.streams.context import StreamContext, bound_log
 from poller.streams.reader import ShardReader
 
@@ -100,16 +100,15 @@ class StreamMapping:
             if loaded is None:
                 return
             ctx.checkpoints.update(loaded)
-            access = stack.enter_context(
-                self._store.access(
-                    self.config.mapping_uuid,
-                    self._rt,
-                    self._labels,
-                    self._log,
-                    self._position,
-                    ctx.checkpoints,
-                )
+            scope = MappingScope(
+                self.config.mapping_uuid,
+                self._rt,
+                self._labels,
+                self._log,
+                self._position,
+                ctx.checkpoints,
             )
+            access = stack.enter_context(self._store.access(scope))
             self._log.info(
                 "mapping_started",
                 stream=source.stream_arn,

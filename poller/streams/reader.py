@@ -86,7 +86,12 @@ class ShardReader:
             await self._save(SHARD_END)
             self._log.info("shard_finished")
             return True
-        self._log.info("shard_stopped", checkpoint=self._progress.watermark)
+        # Records read but not yet checkpointed: read again after a restart.
+        self._log.info(
+            "shard_stopped",
+            checkpoint=self._progress.watermark,
+            outstanding=self._progress.outstanding,
+        )
         return False
 
     # -- reading ---------------------------------------------------------------------------

@@ -10,16 +10,15 @@ from filter_cases import BIG, DOCUMENT, JSON_SCALAR, SMALL, VALID_PATTERN, patte
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poller.errors import InvalidPattern
 from poller.filtering.criteria import Criteria
 from poller.filtering.parsing import NOT_JSON, parse_json
 from poller.filtering.pattern import (
     INVALID,
     MAX_LENGTH,
-    InvalidPattern,
     Pattern,
     Shape,
     compile_pattern,
-    matches,
 )
 from poller.filtering.records import dynamodb_keep
 
@@ -258,7 +257,7 @@ MATCH_CASES = [
 @pytest.mark.parametrize(("pattern", "document", "expected"), MATCH_CASES)
 def test_matches(pattern: dict[str, Any] | str, document: Any, expected: bool) -> None:
     compiled = pattern_of(pattern)
-    assert matches(compiled, document) is expected
+    assert compiled.match(document) is expected
     assert Criteria([compiled]).keep(document) is expected
 
 
@@ -387,7 +386,7 @@ def test_length_limit_is_inclusive() -> None:
 
 def test_operator_names_are_ordinary_field_names() -> None:
     compiled = pattern_of({"prefix": ["x"], "exists": {"numeric": ["y"]}})
-    assert matches(compiled, {"prefix": "x", "exists": {"numeric": "y"}})
+    assert compiled.match({"prefix": "x", "exists": {"numeric": "y"}})
 
 
 def test_matching_does_not_read_the_pattern_text(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -398,7 +397,7 @@ def test_matching_does_not_read_the_pattern_text(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr("poller.filtering.pattern.parse_json", refuse)
     monkeypatch.setattr("poller.filtering.records.parse_json", refuse)
-    assert matches(compiled, {"a": "xy"})
+    assert compiled.match({"a": "xy"})
 
 
 def test_patterns_equal_by_source() -> None:
@@ -414,8 +413,8 @@ def test_shapes_of_top_level_keys() -> None:
 def test_cyclic_document_does_not_hang() -> None:
     loop: list[Any] = ["y"]
     loop.append(loop)
-    assert matches(pattern_of({"a": ["y"]}), {"a": loop})
-    assert not matches(pattern_of({"a": ["x"]}), {"a": loop})
+    assert pattern_of({"a": ["y"]}).match({"a": loop})
+    assert not pattern_of({"a": ["x"]}).match({"a": loop})
 
 
 def test_deepest_or_nesting_within_the_length_limit() -> None:
@@ -423,9 +422,9 @@ def test_deepest_or_nesting_within_the_length_limit() -> None:
     while len(deeper := '{"$or":[' + text + ',{"b":[1]}]}') <= MAX_LENGTH:
         text = deeper
     compiled = compile_pattern(text)
-    assert matches(compiled, {"a": "x"})
-    assert matches(compiled, {"b": 1})
-    assert not matches(compiled, {"a": "y"})
+    assert compiled.match({"a": "x"})
+    assert compiled.match({"b": 1})
+    assert not compiled.match({"a": "y"})
 
 
 def test_deepest_object_nesting_within_the_length_limit() -> None:
@@ -434,8 +433,8 @@ def test_deepest_object_nesting_within_the_length_limit() -> None:
     document: Any = "x"
     for _ in range(depth):
         document = {"a": document}
-    assert matches(compiled, document)
-    assert not matches(compiled, {"a": "x"})
+    assert compiled.match(document)
+    assert not compiled.match({"a": "x"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +452,7 @@ def test_valid_patterns_compile_and_never_raise(
     compiled = compile_pattern(text)
     criteria = Criteria([compiled, compile_pattern('{"a": [{"exists": false}]}')])
     for document in documents:
-        assert isinstance(matches(compiled, document), bool)
+        assert isinstance(compiled.match(document), bool)
         assert isinstance(criteria.keep(document), bool)
         assert isinstance(
             dynamodb_keep(criteria, document if isinstance(document, dict) else {}), bool
@@ -490,6 +489,6 @@ def test_compile_only_raises_invalid_pattern(text: str) -> None:
 @given(value=st.text(max_size=8), other=st.text(max_size=8))
 def test_exact_and_anything_but_are_complements(value: str, other: str) -> None:
     document = {"k": other}
-    exact = matches(pattern_of({"k": [value]}), document)
+    exact = pattern_of({"k": [value]}).match(document)
     assert exact is (value == other)
-    assert matches(pattern_of({"k": [{"anything-but": value}]}), document) is not exact
+    assert pattern_of({"k": [{"anything-but": value}]}).match(document) is not exact

@@ -17,7 +17,7 @@ from poller.lifecycle import Lifecycle
 from poller.runtime import Runtime
 from poller.sources.shards import ShardInfo
 from poller.state.backends import BACKENDS, StoreSite, open_store
-from poller.state.base import AllShards
+from poller.state.base import AllShards, MappingScope
 from poller.state.sqlite import SqliteCheckpointStore
 from poller.telemetry.http import Readiness
 from poller.telemetry.metrics import Metrics
@@ -69,7 +69,8 @@ async def test_a_single_process_store_reads_every_shard(tmp_path: Path) -> None:
     runtime = Runtime(Aws(AwsConfig(), metrics), metrics, Readiness(), Lifecycle())
     log: Any = structlog.get_logger("test")
     try:
-        with store.access(MAPPING, runtime, ("m", "f", "kinesis"), log, "LATEST", {}) as access:
+        scope = MappingScope(MAPPING, runtime, ("m", "f", "kinesis"), log, "LATEST", {})
+        with store.access(scope) as access:
             assert isinstance(access, AllShards)
             assert access.worker is None
             changed: list[int] = []

@@ -77,11 +77,11 @@ def test_satisfies_protocol(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_round_trip(store: SqliteCheckpointStore) -> None:
-    assert await store.get(MAPPING, SHARD) is None
+    assert (await store.load(MAPPING)).get(SHARD) is None
     assert await store.load(MAPPING) == {}
     assert await store.save(MAPPING, SHARD, BIG) is True
     assert await store.save(MAPPING, "shardId-000000000001", SHARD_END) is True
-    assert await store.get(MAPPING, SHARD) == BIG
+    assert (await store.load(MAPPING)).get(SHARD) == BIG
     assert await store.load(MAPPING) == {SHARD: BIG, "shardId-000000000001": SHARD_END}
 
 
@@ -89,8 +89,8 @@ async def test_round_trip(store: SqliteCheckpointStore) -> None:
 async def test_mappings_are_separate(store: SqliteCheckpointStore) -> None:
     assert await store.save(MAPPING, SHARD, "100") is True
     assert await store.save(OTHER, SHARD, "5") is True  # not compared with MAPPING's 100
-    assert await store.get(MAPPING, SHARD) == "100"
-    assert await store.get(OTHER, SHARD) == "5"
+    assert (await store.load(MAPPING)).get(SHARD) == "100"
+    assert (await store.load(OTHER)).get(SHARD) == "5"
     assert await store.load(OTHER) == {SHARD: "5"}
     assert await store.load("unknown") == {}
 
@@ -109,7 +109,7 @@ async def test_never_moves_backwards(store: SqliteCheckpointStore) -> None:
     ]
     for checkpoint, saved, after in steps:
         assert await store.save(MAPPING, SHARD, checkpoint) is saved, checkpoint
-        assert await store.get(MAPPING, SHARD) == after
+        assert (await store.load(MAPPING)).get(SHARD) == after
 
 
 @pytest.mark.anyio
@@ -131,7 +131,7 @@ async def test_survives_close_and_reopen(tmp_path: Path) -> None:
 
     second = await SqliteCheckpointStore.open(path)
     assert await second.load(MAPPING) == {SHARD: BIG}
-    assert await second.get(OTHER, SHARD) == SHARD_END
+    assert (await second.load(OTHER)).get(SHARD) == SHARD_END
     assert await second.save(MAPPING, SHARD, "1") is False  # the rule holds across restarts
     await second.close()
 
@@ -151,7 +151,7 @@ async def test_survives_a_crash_without_close(tmp_path: Path) -> None:
     )
     await anyio.run_process([sys.executable, "-c", script, str(path)], check=True)
     store = await SqliteCheckpointStore.open(path)
-    assert await store.get(MAPPING, SHARD) == BIG
+    assert (await store.load(MAPPING)).get(SHARD) == BIG
     await store.close()
 
 
