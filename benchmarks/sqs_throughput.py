@@ -6,7 +6,7 @@ min, max over rounds), SQS API calls per 1,000 messages, and the poller/raw rati
 
     python benchmarks/sqs_throughput.py [--rounds 3] [--messages 600] [--concurrency 5] [--json]
 
-moto caps SQS at roughly 90 msg/s end to end on a 2-core machine (see TESTING.md): the absolute
+moto caps SQS at roughly 90 msg/s end to end on a 2-core machine (see docs/testing.md): the absolute
 figures are the server's, the ratio is poller's.
 """
 

@@ -12,8 +12,8 @@ calls (UpdateItem and Scan per 1,000 records).
     python benchmarks/stream_throughput.py --variants poller,leased   # a subset, in this order
     python benchmarks/stream_throughput.py --quick       # smoke run: 1,000 records, 1 repeat
 
-moto serves Kinesis GetRecords at roughly 10-20k records/s on a 2-core machine (see TESTING.md):
-the absolute figures are the server's ceiling, the ratios are poller's.
+moto serves Kinesis GetRecords at roughly 10-20k records/s on a 2-core machine (see
+docs/testing.md): the absolute figures are the server's ceiling, the ratios are poller's.
 """
 
 from __future__ import annotations
