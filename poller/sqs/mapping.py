@@ -12,7 +12,7 @@ import anyio
 import structlog
 
 from poller.arns import Arn
-from poller.aws import describe, retrying
+from poller.aws import describe, retrying, until_stopped
 from poller.batching import (
     SQS_LONG_POLL_SECONDS,
     GatherPolicy,
@@ -31,7 +31,7 @@ from poller.invokers import Invoker
 from poller.model import Batch, InvokeResult, SqsMessage, Verdict
 from poller.responses import interpret, settled
 from poller.runtime import SETTLE_TIMEOUT, Runtime, source_error_recorder
-from poller.sources.sqs import SqsQueue
+from poller.sources.sqs import QueueInfo, SqsQueue
 from poller.sqs import scaling
 
 log = structlog.get_logger("poller.sqs")
@@ -91,8 +91,7 @@ class SqsMapping:
         self._rt.metrics.register_mapping(*self._labels)
         self._rt.readiness.expect(self.name)
         async with self._rt.aws.client("sqs", max_connections=self._policy.cap + 10) as client:
-            with self._rt.lifecycle.intake():
-                self._queue = await self._start(client)
+            self._queue = await self._start(client)
             if self._queue is None:
                 return
             self._log.info(
@@ -113,10 +112,18 @@ class SqsMapping:
                     self._changed = anyio.Event()
         self._log.info("mapping_stopped")
 
-    async def _start(self, client: Any) -> SqsQueue:
-        async for attempt in retrying(self._on_source_error("GetQueueAttributes")):
-            with attempt, checking_source(f"{self._path}.event_source_arn"):
-                info = await SqsQueue.resolve(client, self._arn)
+    async def _start(self, client: Any) -> SqsQueue | None:
+        """The queue, checked (retried while it may heal); None if shutdown came first."""
+
+        async def resolve() -> QueueInfo:
+            with checking_source(f"{self._path}.event_source_arn"):
+                return await SqsQueue.resolve(client, self._arn)
+
+        info = await until_stopped(
+            self._rt.lifecycle, resolve, self._on_source_error("GetQueueAttributes")
+        )
+        if info is None:
+            return None
         problem = visibility_timeout_issue(info.visibility_timeout, self._function.timeout)
         if problem and not self.config.visibility_heartbeat:
             raise StartupError(f"{self._path}: {problem}")
