@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import itest_handlers
 import pytest
-from sqs_support import ACCOUNT, HERE, REGION, unique
-from stream_support import make_stream, stream_config
+import structlog.testing
+from sqs_support import ACCOUNT, HERE, REGION, http_get, running, unique, wait_for
+from stream_support import delivered_data, make_stream, put, stream_config
 
 from poller.config.loader import parse_config
 from poller.daemon import Daemon
@@ -113,13 +115,16 @@ def test_wrong_kind_of_source_is_a_config_error(
 
 
 async def test_a_good_stream_still_starts(endpoint: str, kinesis: Any, tmp_path: Path) -> None:
-    # Guards the tests above: the same config with a real stream does not fail.
-    arn = make_stream(kinesis, unique("ok"))
-    daemon = Daemon(
-        parse_config(stream_config(endpoint, arn, tmp_path / "s.db"), os.environ),
-        HERE,
-        metrics=Metrics(),
-    )
-    async with anyio.create_task_group() as tg:
-        await tg.start(daemon.run)
-        daemon.stop()
+    # Guards the tests above: the same config with a real stream does not fail, and its
+    # mapping starts: it looks the stream up, reads it and delivers what is on it.
+    name = unique("ok")
+    arn = make_stream(kinesis, name)
+    put(kinesis, name, [("k", "hello")])
+    with structlog.testing.capture_logs() as logs:
+        async with running(stream_config(endpoint, arn, tmp_path / "s.db")) as daemon:
+            await wait_for(lambda: len(itest_handlers.records()) >= 1)
+            status, _ = await http_get(daemon.http_port, "/readyz")
+            assert status == 200
+    assert delivered_data() == ["hello"]
+    assert [e["stream"] for e in logs if e["event"] == "mapping_started"] == [arn]
+    assert daemon.drained
