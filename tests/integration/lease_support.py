@@ -7,11 +7,8 @@ and, whatever happens in the test, stops every process it started by its PID.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -22,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from sqs_support import HERE, REGION
+from sqs_support import HERE, REGION, json_lines, start_poller, stop_poller
 
 FAILOVER = 3.0  # seconds; renew interval 1 s
 RENEW = FAILOVER / 3
@@ -60,20 +57,16 @@ class Replica:
     events_file: Path
 
     def batches(self) -> list[dict[str, Any]]:
-        return _json_lines(self.batches_file)
+        return json_lines(self.batches_file)
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in _json_lines(self.events_file) if name is None or e.get("event") == name]
+        return [e for e in json_lines(self.events_file) if name is None or e.get("event") == name]
 
     def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        return stop_poller(self.proc, timeout)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        stop_poller(self.proc, 10, sig=signal.SIGKILL)
 
 
 @dataclass
@@ -92,20 +85,13 @@ class Fleet:
             replica_config(self.endpoint, self.arn, self.table, worker, dynamodb_endpoint)
         )
         batches, events = self.directory / f"{worker}.jsonl", self.directory / f"{worker}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(HERE),
-            "POLLER_TEST_LOG": str(batches),
-            "POLLER_TEST_WORKER": worker,
-            "POLLER_TEST_SLEEP": "0.03",
-        }
-        with events.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "poller", "run", "-c", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                env=env,
-            )
+        proc = start_poller(
+            config,
+            stderr=events,
+            POLLER_TEST_LOG=str(batches),
+            POLLER_TEST_WORKER=worker,
+            POLLER_TEST_SLEEP="0.03",
+        )
         replica = Replica(worker, proc, batches, events)
         self.replicas[worker] = replica
         return replica
@@ -234,19 +220,6 @@ class Producer:
             )
             self.sent.extend(data)
             n += 10
-
-
-def _json_lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:  # a line being written
-                continue
-    return out
 
 
 def shard_windows(batches: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -6,6 +6,8 @@ POLLER_TEST_ENDPOINT to run the suite against another server (LocalStack, say) i
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import signal
@@ -15,7 +17,7 @@ import textwrap
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import anyio
 import boto3
 import itest_handlers
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from poller.config.loader import parse_config
 from poller.daemon import Daemon
@@ -210,29 +213,84 @@ def until(predicate: Any, timeout: float, interval: float = 0.1) -> None:
         time.sleep(interval)
 
 
-def start_poller(config: Path, output: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
+def start_poller(
+    config: Path, output: Path | None = None, *, stderr: Path | None = None, **env: str
+) -> subprocess.Popen[bytes]:
     """`poller run -c config` as a child process, with this directory's handlers importable
-    and `env` added to its environment. Its stdout and stderr go to `output` (or nowhere).
-    The caller stops it, by signal, and waits for it."""
-    with open(output or os.devnull, "wb") as sink:
+    and `env` added to its environment. Its stdout and stderr go to `output` (or nowhere); with
+    `stderr`, its stderr goes there instead. Every test that runs `poller run` starts it here
+    and ends it with stop_poller."""
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(open(output or os.devnull, "wb"))
+        err: Any = subprocess.STDOUT
+        if stderr is not None:
+            err = files.enter_context(open(stderr, "wb"))
         return subprocess.Popen(
             [sys.executable, "-m", "poller", "run", "-c", str(config)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=err,
             env={**os.environ, "PYTHONPATH": str(HERE), **env},
         )
 
 
-def stop_poller(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    """SIGTERM, then its exit code. One still running after `timeout` s is killed (by its
-    PID), and the test fails."""
-    proc.send_signal(signal.SIGTERM)
+def stop_poller(
+    proc: subprocess.Popen[bytes],
+    timeout: float = 30,
+    sig: signal.Signals | None = signal.SIGTERM,
+    while_stopping: Callable[[], object] | None = None,
+) -> int:
+    """Send `sig` (SIGTERM; SIGKILL to kill it; None to let it exit by itself) unless it has
+    exited, run `while_stopping` (what the test does while the daemon shuts down), then return
+    its exit code. One still running `timeout` s later is killed (by its PID), and the test
+    fails. Calling it again once the process has exited only returns the code."""
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
     try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"poller did not stop within {timeout}s of SIGTERM") from None
+        if while_stopping is not None:
+            while_stopping()
+    finally:
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"poller did not exit within {timeout}s") from None
+    return code
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (a daemon's `logging: {format: json}` output, a
+    file handler's batches); none while it does not exist, and not a line still being written."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def logged_port(output: Path) -> int | None:
+    """The HTTP port a `poller run` logging JSON to `output` listens on (its daemon_started
+    line), or None before it has started."""
+    started = [e for e in json_lines(output) if e.get("event") == "daemon_started"]
+    return int(started[0]["http_port"]) if started else None
+
+
+def scrape(port: int, name: str, **labels: str) -> float:
+    """Metrics.value for a daemon in another process: the sum of `name`'s samples on its
+    /metrics whose labels include `labels` (0 when none)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def unique(prefix: str) -> str:

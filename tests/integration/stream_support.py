@@ -6,13 +6,16 @@ import base64
 import textwrap
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import itest_handlers
 import pytest
-from sqs_support import ACCOUNT, HERE, REGION
+from sqs_support import ACCOUNT, HERE, REGION, wait_for
+
+from poller.daemon import Daemon
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def make_stream(kinesis: Any, name: str, shards: int = 1) -> str:
 def put(kinesis: Any, name: str, items: list[tuple[str, str]]) -> None:
     """Put (partition key, data) pairs in order, 500 per call, from one caller.
 
-    One caller at a time: moto's shard put is not thread-safe (TESTING.md).
+    One caller at a time: moto's shard put is not thread-safe (see docs/testing.md).
     """
     for start in range(0, len(items), 500):
         chunk = items[start : start + 500]
@@ -115,6 +118,44 @@ def per_key(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     for record in records:
         out[record["kinesis"]["partitionKey"]].append(record)
     return out
+
+
+Sample = Callable[..., float]  # metric(name, **labels) of one daemon: Metrics.value or scrape
+
+
+def read_past(sample: Sample, delivered: Callable[[], int]) -> Callable[[], bool]:
+    """A predicate for wait_for / until, made once the records a test waits for have arrived:
+    true once the daemon's stream readers have each looked at their shard again since, and
+    every record they have read has reached the handler (`delivered()` counts the records the
+    handler has been given). From then on, a record the handler has not seen was not read:
+    "nothing more arrives" is shown, not waited out.
+
+    GetRecords calls are counted as they start and a reader's calls follow one another, so a
+    reader's second call from now begins only after its first has returned and its page was
+    routed to the lanes. The count is the daemon's, over all its readers, so with several
+    shards it asks for two calls per shard read: a reader at the tip calls at most once per
+    idle interval (1 s on Kinesis), so the others make them all only if one reader stalls
+    for longer than that, not in the idle polling these waits follow.
+    """
+    shards = max(1.0, sample("poller_shards_owned"))
+    calls = sample("poller_aws_api_calls_total", operation="GetRecords")
+
+    def done() -> bool:
+        if sample("poller_aws_api_calls_total", operation="GetRecords") < calls + 2 * shards:
+            return False
+        read = sample("poller_polled_events_total") - sample("poller_filtered_out_events_total")
+        return delivered() >= read
+
+    return done
+
+
+async def wait_read_past(daemon: Daemon, timeout: float = 30) -> None:
+    """read_past for a daemon in this process whose handler is itest_handlers.handler."""
+
+    def sample(name: str, **labels: str) -> float:
+        return daemon.metrics.value(name, **labels)
+
+    await wait_for(read_past(sample, lambda: len(itest_handlers.records())), timeout)
 
 
 def wait_seconds(start: float, seconds: float) -> float:

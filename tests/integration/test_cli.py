@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -23,13 +22,17 @@ from sqs_support import (
     make_queue,
     repeats,
     send,
+    start_poller,
+    stop_poller,
     unique,
+    until,
 )
 
 pytestmark = pytest.mark.integration
 
 
 def poller(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`poller ARGS` for the commands that return (validate); `poller run` is poller_run."""
     return subprocess.run(
         [sys.executable, "-m", "poller", *args],
         capture_output=True,
@@ -38,6 +41,15 @@ def poller(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         check=False,
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )
+
+
+def poller_run(config: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`poller run -c config` until it exits by itself (start_poller / stop_poller), with its
+    stdout and stderr kept apart in files next to `config`."""
+    out, err = config.with_suffix(".stdout"), config.with_suffix(".stderr")
+    proc = start_poller(config, out, stderr=err)
+    code = stop_poller(proc, timeout, sig=None)
+    return subprocess.CompletedProcess(proc.args, code, out.read_text(), err.read_text())
 
 
 BASE = """\
@@ -81,7 +93,7 @@ def test_bad_config_exits_2_naming_the_field(
 ) -> None:
     path = tmp_path / "poller.yaml"
     path.write_text(text)
-    result = poller(command, "-c", str(path))
+    result = poller_run(path) if command == "run" else poller(command, "-c", str(path))
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -99,7 +111,7 @@ def test_missing_handler_module_exits_2(tmp_path: Path, endpoint: str, sqs: Any)
     make_queue(sqs, queue)
     path = tmp_path / "poller.yaml"
     path.write_text(config_yaml(endpoint, queue, handler="no_such_module:handler"))
-    result = poller("run", "-c", str(path))
+    result = poller_run(path)
     assert result.returncode == 2
     assert "Runtime.ImportModuleError: Unable to import module 'no_such_module'" in result.stderr
     assert poller("validate", "-c", str(path)).returncode == 2
@@ -108,7 +120,7 @@ def test_missing_handler_module_exits_2(tmp_path: Path, endpoint: str, sqs: Any)
 def test_nonexistent_queue_exits_2_with_aws_message(tmp_path: Path, endpoint: str) -> None:
     path = tmp_path / "poller.yaml"
     path.write_text(config_yaml(endpoint, unique("missing")))
-    result = poller("run", "-c", str(path))
+    result = poller_run(path)
     assert result.returncode == 2
     assert (
         "mappings[0].event_source_arn: Error occurred while ReceiveMessage. SQS Error Code: "
@@ -123,29 +135,12 @@ def test_function_timeout_over_visibility_timeout_exits_2(
     make_queue(sqs, queue, visibility=5)
     path = tmp_path / "poller.yaml"
     path.write_text(config_yaml(endpoint, queue, timeout=10))
-    result = poller("run", "-c", str(path))
+    result = poller_run(path)
     assert result.returncode == 2
     assert (
         "Queue visibility timeout: 5 seconds is less than Function timeout: 10 seconds"
         in result.stderr
     )
-
-
-def _start(path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "poller", "run", "-c", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
-    )
-
-
-def _wait_file(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 def _http_status(url: str) -> int:
@@ -190,22 +185,24 @@ def test_unreachable_endpoint_is_retried_logged_and_counted(tmp_path: Path) -> N
             'listen: "127.0.0.1:0"', logging_json
         )
     )
-    proc = _start(path)
+    log = tmp_path / "poller.log"
+    proc = start_poller(path, log)
     try:
         # Each counted error comes after botocore's own retries and poller's backoff: seconds,
         # more on a loaded machine. Wait for two, with the daemon alive throughout.
-        deadline = time.monotonic() + 45
-        while (errors := _source_errors(http)) < 2 and time.monotonic() < deadline:
+        def two_errors_while_alive() -> bool:
             assert proc.poll() is None, "the daemon must keep retrying, not exit"
-            time.sleep(0.2)
-        assert errors >= 2
+            return _source_errors(http) >= 2
+
+        until(two_errors_while_alive, 45, interval=0.2)
+        assert _source_errors(http) >= 2
         assert proc.poll() is None, "the daemon must keep retrying, not exit"
         assert _http_status(f"http://127.0.0.1:{http}/healthz") == 200
         assert _http_status(f"http://127.0.0.1:{http}/readyz") == 503  # not polling yet
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+        code = stop_poller(proc)
+    out = log.read_text()
+    assert code == 0, out
     assert out.count('"event": "source_error"') >= 2, out
     assert '"error_code": "EndpointConnectionError"' in out
 
@@ -239,18 +236,17 @@ def test_sigterm_during_slow_batch_finishes_deletes_and_exits_0(
     queue = unique("sigterm")
     url = make_queue(sqs, queue, visibility=30)
     path = _config_with_handler(tmp_path, endpoint, queue, SLOW_HANDLER, shutdown_timeout=15)
-    proc = _start(path)
+    log = tmp_path / "poller.log"
+    proc = start_poller(path, log)
     try:
         send(sqs, url, ["slow"])
-        _wait_file(tmp_path / "started", timeout=30)
-        signalled = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - signalled
+        until(lambda: (tmp_path / "started").exists(), 30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+        signalled = time.monotonic()
+        code = stop_poller(proc)
+        elapsed = time.monotonic() - signalled
+    out = log.read_text()
+    assert code == 0, out
     assert elapsed < 15
     assert (tmp_path / "finished").read_text() == "done\n"  # handled once, not cut short
     assert depth(sqs, url) == 0  # deleted: it will not be redelivered
@@ -285,18 +281,18 @@ def test_sigterm_with_the_default_finish_drains_the_open_long_polls_too(
         shutdown_timeout=30,
         shutdown_receives="finish",
     )
-    proc = _start(path)
+    log = tmp_path / "poller.log"
+    bodies = [f"after-{i}" for i in range(50)]
+    proc = start_poller(path, log)
     try:
         send(sqs, url, ["slow"])
-        _wait_file(tmp_path / "started", timeout=30)
-        proc.send_signal(signal.SIGTERM)
-        bodies = [f"after-{i}" for i in range(50)]
-        send(sqs, url, bodies)
-        out, _ = proc.communicate(timeout=45)
+        until(lambda: (tmp_path / "started").exists(), 30)
+        # SIGTERM, then the messages, sent while the daemon shuts down.
+        code = stop_poller(proc, 45, while_stopping=lambda: send(sqs, url, bodies))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+        stop_poller(proc)  # only if the test failed before: it has exited otherwise
+    out = log.read_text()
+    assert code == 0, out
     assert "drain_timed_out" not in out
     handled = (tmp_path / "handled").read_text().splitlines()
     assert handled.count("slow") == 1
@@ -350,7 +346,7 @@ mappings:
     starting_position: TRIM_HORIZON
 """
         )
-        result = poller("run", "-c", str(path))
+        result = poller_run(path)
     finally:
         server.shutdown()
         server.server_close()

@@ -11,7 +11,7 @@ import anyio
 import itest_handlers
 import pytest
 from sqs_support import metric, running, unique, wait_for
-from stream_support import make_stream, put, stream_config
+from stream_support import make_stream, put, stream_config, wait_read_past
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -86,7 +86,7 @@ async def test_latest_skips_what_was_there_before_start(
         await _tip_reached(daemon)
         put(kinesis, name, [("k", f"new-{i}") for i in range(5)])
         await wait_for(lambda: len(itest_handlers.records()) >= 5)
-        await anyio.sleep(1.5)  # time for anything old to show up, were it read
+        await wait_read_past(daemon)  # anything old, were it read, has reached the handler
     assert _data(itest_handlers.records()) == [f"new-{i}" for i in range(5)]
 
 
@@ -107,9 +107,9 @@ async def test_at_timestamp_starts_at_the_first_record_at_or_after_it(
         starting_position="AT_TIMESTAMP",
         extra_mapping=f"starting_position_timestamp: {cut}\n",
     )
-    async with running(config):
+    async with running(config) as daemon:
         await wait_for(lambda: len(itest_handlers.records()) >= 5)
-        await anyio.sleep(1.5)
+        await wait_read_past(daemon)
     assert _data(itest_handlers.records()) == [f"new-{i}" for i in range(5)]
 
 
@@ -125,9 +125,9 @@ async def test_restart_resumes_after_the_checkpoint(
     first = _data(itest_handlers.records())
     itest_handlers.reset()
     put(kinesis, name, [(f"k{i % 7}", f"b-{i}") for i in range(100)])
-    async with running(config):
+    async with running(config) as daemon:
         await wait_for(lambda: len(itest_handlers.records()) >= 100)
-        await anyio.sleep(1.0)
+        await wait_read_past(daemon)  # each shard read again: nothing from before its checkpoint
     second = _data(itest_handlers.records())
     assert sorted(first) == sorted(f"a-{i}" for i in range(300))
     assert sorted(second) == sorted(f"b-{i}" for i in range(100))  # nothing again, nothing lost

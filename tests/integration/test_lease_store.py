@@ -13,7 +13,7 @@ import boto3
 import itest_handlers
 import pytest
 from sqs_support import HERE, REGION, metric, running, unique, wait_for
-from stream_support import kinesis_data, make_stream, put, stream_config
+from stream_support import kinesis_data, make_stream, put, stream_config, wait_read_past
 
 from poller.aws import Aws
 from poller.config.loader import parse_config
@@ -69,9 +69,10 @@ async def test_a_restarted_replica_resumes_from_the_checkpoints_in_its_leases(
         await wait_for(lambda: len(itest_handlers.records()) >= 40, 30)
     itest_handlers.reset()
     put(kinesis, name, [(f"k{i}", f"b-{i}") for i in range(20)])
-    async with running(_config(endpoint, arn, table).replace("worker_id: solo", "worker_id: next")):
+    config = _config(endpoint, arn, table).replace("worker_id: solo", "worker_id: next")
+    async with running(config) as daemon:
         await wait_for(lambda: len(itest_handlers.records()) >= 20, 30)
-        await anyio.sleep(0.5)  # anything re-read from before the checkpoint would show now
+        await wait_read_past(daemon)  # anything re-read from before the checkpoint shows now
     assert sorted(kinesis_data(r) for r in itest_handlers.records()) == sorted(
         f"b-{i}" for i in range(20)
     )

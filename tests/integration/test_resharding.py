@@ -1,6 +1,6 @@
 """Resharding: a child shard starts only after every parent is finished (splits and merges).
 
-moto's resharding is not AWS's (TESTING.md and below): after a split, moto keeps routing new
+moto's resharding is not AWS's (docs/testing.md and below): after a split, moto keeps routing new
 records to the closed parent, and a merge copies both parents' records into the child. So this
 test reshards mid-stream with a backlog in the parents and no later puts; the copies moto puts in
 the merged child make the check sharp: had the child started before its parents finished, the

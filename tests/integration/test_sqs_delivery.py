@@ -34,7 +34,7 @@ async def test_thousand_messages_each_handled_once_in_batches_of_at_most_100(
     queue = unique("bulk")
     url = make_queue(sqs, queue)
     bodies = [f"m{i}" for i in range(1000)]
-    # moto slows down as a queue deepens, so produce while consuming (TESTING.md).
+    # moto slows down as a queue deepens, so produce while consuming (see docs/testing.md).
     producer = threading.Thread(target=send, args=(sqs, url, bodies))
     extra = "batch_size: 100\nmaximum_batching_window_in_seconds: 1\n"
     async with running(config_yaml(endpoint, queue, extra_mapping=extra)) as daemon:

@@ -3,31 +3,28 @@ only what was in flight at the kill."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqs_support import start_poller, stop_poller, unique, until
-from stream_support import make_stream, put, stream_config
+from sqs_support import json_lines, logged_port, scrape, start_poller, stop_poller, unique, until
+from stream_support import make_stream, put, read_past, stream_config
 
 pytestmark = pytest.mark.integration
 
 
-def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start(config: Path, log: Path, output: Path | None = None) -> subprocess.Popen[bytes]:
     """poller run, its handler logging each batch to `log`, slowly enough to be killed
-    mid-stream."""
-    return start_poller(config, POLLER_TEST_LOG=str(log), POLLER_TEST_SLEEP="0.03")
+    mid-stream; its own log (JSON lines) goes to `output`."""
+    return start_poller(config, output, POLLER_TEST_LOG=str(log), POLLER_TEST_SLEEP="0.03")
 
 
 def _batches(log: Path) -> list[dict[str, Any]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return json_lines(log)
 
 
 def test_sigkill_then_restart_resumes_after_the_checkpoint(
@@ -45,19 +42,16 @@ def test_sigkill_then_restart_resumes_after_the_checkpoint(
     )
     first_log, second_log = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
 
-    proc = _start(config, first_log)
+    proc = _start(config, first_log, tmp_path / "first.log")
     try:
         until(lambda: sum(len(b["data"]) for b in _batches(first_log)) >= total // 3, 60)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_poller(proc, 10, sig=signal.SIGKILL)
     before = _batches(first_log)
     assert sum(len(b["data"]) for b in before) < total  # really killed mid-stream
 
-    proc = _start(config, second_log)
+    output = tmp_path / "second.log"
+    proc = _start(config, second_log, output)
     try:
         until(
             lambda: (
@@ -66,7 +60,17 @@ def test_sigkill_then_restart_resumes_after_the_checkpoint(
             ),
             90,
         )
-        time.sleep(1.0)  # anything redelivered beyond the in-flight batches would show up now
+        # Anything redelivered beyond the in-flight batches has shown up once each shard has
+        # been read again and all that was read has reached the handler.
+        port = logged_port(output)
+        assert port is not None, output.read_text()
+        until(
+            read_past(
+                partial(scrape, port),
+                lambda: sum(len(b["data"]) for b in _batches(second_log)),
+            ),
+            30,
+        )
     finally:
         code = stop_poller(proc)
     assert code == 0

@@ -1,7 +1,7 @@
 """An in-memory stream with AWS's shard semantics, behind poller's ShardSource protocol.
 
 Not a mock of AWS's API: a fake of poller's own source protocol, so shard readers and lineage
-can be tested where moto is not AWS (TESTING.md): a null NextShardIterator at the end of a
+can be tested where moto is not AWS (docs/testing.md): a null NextShardIterator at the end of a
 closed shard, new records going to the children after a split, iterators that expire.
 """
 
