@@ -83,8 +83,8 @@ class Delivery:
         throttled = 0
         while pending:
             expired, attempt = split_expired(pending.pop(), self.ctx.policy, time.time())
-            if expired and not await self._discard(
-                Attempt(expired), RECORD_AGE_EXCEEDED, False, None, batch_id
+            if expired is not None and not await self._discard(
+                expired, RECORD_AGE_EXCEEDED, False, None, batch_id
             ):
                 return False
             if attempt is None:

@@ -18,7 +18,10 @@ chooses, and the README documents:
   are finished; the batch from that record on is invoked again. When that finished something, it
   is a new batch (its retries start at 0); when the lowest failed record was the first, it is a
   retry (or, with bisect on and two or more records, a split).
-- `approximateInvokeCount` of a discarded batch counts the invocations of that exact batch.
+- `approximateInvokeCount` of a discarded batch counts the invocations of that exact batch; records
+  that age out while retried count those of the batch they were retried in (AWS recorded 8 for a
+  batch retried until MaximumRecordAgeInSeconds), and only records too old before any invocation
+  report 1.
 """
 
 from __future__ import annotations
@@ -69,17 +72,21 @@ class Decision:
 
 def split_expired(
     attempt: Attempt, policy: StreamPolicy, now: float
-) -> tuple[tuple[StreamRecord, ...], Attempt | None]:
-    """Before an invocation: the records already older than MaximumRecordAgeInSeconds (discarded
-    with RecordAgeExceeded, never sent), and the attempt for the rest (None if none is left)."""
+) -> tuple[Attempt | None, Attempt | None]:
+    """Before an invocation: the records already older than MaximumRecordAgeInSeconds (to discard
+    with RecordAgeExceeded, never sent again) and the attempt for the rest, each None if empty.
+
+    Both keep the retries and invocations their batch had used, so a record that ages out while
+    being retried reports how often its batch was invoked (0 only if it never was).
+    """
     if policy.maximum_record_age < 0:
-        return (), attempt
+        return None, attempt
     limit = now - policy.maximum_record_age
     expired = tuple(r for r in attempt.records if r.arrival < limit)
     if not expired:
-        return (), attempt
+        return None, attempt
     fresh = tuple(r for r in attempt.records if r.arrival >= limit)
-    return expired, (replace(attempt, records=fresh) if fresh else None)
+    return replace(attempt, records=expired), (replace(attempt, records=fresh) if fresh else None)
 
 
 def after_invoke(

@@ -235,7 +235,8 @@ def test_split_expired(
 ) -> None:
     attempt = Attempt(records, retries=2, invokes=3)
     got_expired, rest = split_expired(attempt, policy, NOW)
-    assert got_expired == expired
+    # the expired records keep the retries and invocations of their batch too
+    assert got_expired == (Attempt(expired, retries=2, invokes=3) if expired else None)
     if fresh is None:
         assert rest is None
     else:  # the rest keeps the retries and invocations its batch had used
@@ -287,9 +288,17 @@ def drive(
     pending = [Attempt(tuple(records))]
     while pending:
         expired, attempt = split_expired(pending.pop(), policy, clock())
-        if expired:
-            run.discards.append(Ended(seqs(expired), RECORD_AGE_EXCEEDED, 0))
-            on_end(expired)
+        if expired is not None:
+            run.discards.append(
+                Ended(
+                    seqs(expired.records),
+                    RECORD_AGE_EXCEEDED,
+                    expired.invokes,
+                    False,
+                    expired.retries,
+                )
+            )
+            on_end(expired.records)
         if attempt is None:
             continue
         if len(run.invocations) == max_invocations:
@@ -404,11 +413,38 @@ def test_retry_forever_until_records_are_too_old() -> None:
     # record 1 has expired and record 2 goes on alone; at 80 record 2 has expired too.
     assert run.complete
     assert run.invocations == [("1", "2")] * 7 + [("2",)]
+    # Each carries the invocations of the batch it aged out of: 7 for record 1, 8 for record 2
+    # (its batch of one continued the count), as AWS's failure records do.
     assert run.discards == [
-        Ended(("1",), RECORD_AGE_EXCEEDED, 0),
-        Ended(("2",), RECORD_AGE_EXCEEDED, 0),
+        Ended(("1",), RECORD_AGE_EXCEEDED, 7, False, 7),
+        Ended(("2",), RECORD_AGE_EXCEEDED, 8, False, 8),
     ]
     assert run.finished == []
+    counts = [
+        failure_record(
+            Discard(
+                aged(0.0)[:1], RECORD_AGE_EXCEEDED, e.invokes, "r", "f", False, "s", "a", False
+            ),
+            NOW,
+        )["requestContext"]["approximateInvokeCount"]
+        for e in run.discards
+    ]
+    assert counts == [7, 8]
+
+
+def test_records_too_old_before_any_invocation_report_one_invocation() -> None:
+    """Records already past MaximumRecordAgeInSeconds when read are never sent: discarded with
+    RecordAgeExceeded, and the failure record says approximateInvokeCount 1 (its minimum)."""
+    run = drive(aged(LIMIT - 1, LIMIT - 2), AGE_60, always_fails)
+    assert run.invocations == []
+    assert run.discards == [Ended(("1", "2"), RECORD_AGE_EXCEEDED, 0)]
+    record = failure_record(
+        Discard(
+            aged(LIMIT - 1, LIMIT - 2), RECORD_AGE_EXCEEDED, 0, "r", "f", False, "s", "a", False
+        ),
+        NOW,
+    )
+    assert record["requestContext"]["approximateInvokeCount"] == 1
 
 
 def test_retry_forever_without_age_limit_never_ends() -> None:
