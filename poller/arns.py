@@ -2,7 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# CreateEventSourceMapping's FunctionName: a name, a partial ARN (ACCOUNT:function:NAME) or a full
+# ARN, each optionally qualified by a version or alias (the API's own pattern, 1-140 characters).
+FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
+_FUNCTION_NAME = re.compile(
+    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d:)?"
+    r"(?:\d{12}:)?(?:function:)?(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    """A FunctionName as CreateEventSourceMapping takes it: the function's name and the version
+    or alias it names (None: unqualified or $LATEST)."""
+
+    name: str
+    qualifier: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FunctionRef:
+        """ValueError, in the Lambda API's words, for anything the API would refuse."""
+        match = _FUNCTION_NAME.fullmatch(text) if len(text) <= 140 else None
+        if match is None or len(match["name"]) > 64:
+            raise ValueError(
+                f"Value '{text}' at 'functionName' failed to satisfy constraint: Member must "
+                f"satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"
+            )
+        qualifier = match["qualifier"]
+        return cls(match["name"], None if qualifier in (None, "$LATEST") else qualifier)
 
 
 @dataclass(frozen=True, slots=True)

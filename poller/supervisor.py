@@ -241,6 +241,15 @@ class Supervisor:
         lifecycle = self._runtime.lifecycle.child()
         runtime = replace(target.runtime, lifecycle=lifecycle)
         path = f"mappings[{index}]"
+        qualifier = mapping.function_qualifier
+        if qualifier is not None and qualifier != function.qualifier:
+            # poller runs one version of each function: the one its config describes.
+            log.warning(
+                "function_qualifier_ignored",
+                mapping=mapping.display_name,
+                qualifier=qualifier,
+                runs=function.qualifier or "$LATEST",
+            )
         builder = _BUILDERS[type(mapping)]
         built = await builder(self, mapping, path, function, target.invoker, runtime)
         return _Running(mapping, function, built, lifecycle, target)

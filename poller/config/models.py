@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid as uuid_mod
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from poller.arns import Arn
+from poller.arns import Arn, FunctionRef
 from poller.config.settings import (
     AwsConfig,
     DeadLetterSpec,
@@ -89,6 +90,37 @@ class _MappingConfig(BaseModel):
     uuid: str | None = None
     # Lambda allows 5 filters per mapping, 10 after a quota increase.
     filter_quota: Annotated[Int, Field(ge=5, le=10)] = 5
+    # The version or alias FunctionName named (read from it; `function` keeps the bare name).
+    function_qualifier: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _function_reference(cls, data: Any) -> Any:
+        """FunctionName in any form the API takes (name, partial or full ARN, qualified or not)
+        names the function of that name; its qualifier is kept apart. A malformed one is left
+        for `_function_form` to refuse with the field's path."""
+        if not isinstance(data, dict):
+            return data
+        for key in ("FunctionName", "function"):
+            value = data.get(key)
+            if not isinstance(value, str):
+                continue
+            try:
+                ref = FunctionRef.parse(value)
+            except ValueError:
+                continue
+            data = {**data, key: ref.name}
+            if ref.qualifier is not None:
+                data["function_qualifier"] = ref.qualifier
+        return data
+
+    @field_validator("function")
+    @classmethod
+    def _function_form(cls, value: str) -> str:
+        try:
+            return FunctionRef.parse(value).name
+        except ValueError as exc:  # AWS's own message, without pydantic's "Value error, "
+            raise PydanticCustomError("function_name", str(exc)) from None
 
     @property
     def arn(self) -> Arn:

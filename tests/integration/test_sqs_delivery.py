@@ -13,6 +13,8 @@ import itest_handlers
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from sqs_support import (
+    ACCOUNT,
+    REGION,
     config_yaml,
     depth,
     http_get,
@@ -23,6 +25,7 @@ from sqs_support import (
     unique,
     wait_for,
 )
+from structlog.testing import capture_logs
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 LABELS = {"function": "fn"}
@@ -324,3 +327,29 @@ async def test_batches_stop_at_6_mb_and_what_overflows_opens_the_next(
     assert all(len(json.dumps(event).encode()) <= 6 * 1024 * 1024 for event in events)
     assert sorted(r["body"] for r in itest_handlers.records()) == sorted(bodies)
     assert depth(sqs, url) == 0
+
+
+async def test_a_mapping_pasted_with_an_alias_arn_runs_the_function_and_says_so(
+    endpoint: str, sqs: Any
+) -> None:
+    # Terraform's aws_lambda_event_source_mapping often names an alias ARN. poller runs the one
+    # version of `fn` its config describes, and logs that the qualifier is not a version here.
+    queue = unique("alias")
+    url = make_queue(sqs, queue)
+    alias_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn:live"
+    text = config_yaml(endpoint, queue).replace(
+        "- function: fn\n", f'- FunctionName: "{alias_arn}"\n'
+    )
+    with capture_logs() as logs:
+        async with running(text) as daemon:
+            send(sqs, url, ["a"])
+            await wait_for(lambda: len(itest_handlers.records()) >= 1)
+            labels = {"mapping": f"fn-{queue}", **LABELS}
+            await wait_for(lambda: metric(daemon, "poller_deleted_events_total", **labels) >= 1)
+    [ignored] = [e for e in logs if e["event"] == "function_qualifier_ignored"]
+    assert (ignored["mapping"], ignored["qualifier"], ignored["runs"]) == (
+        f"fn-{queue}",
+        "live",
+        "$LATEST",
+    )
+    assert [r["body"] for r in itest_handlers.records()] == ["a"]

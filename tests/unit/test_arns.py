@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from poller.arns import Arn
+from poller.arns import FUNCTION_NAME_PATTERN, Arn, FunctionRef
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,57 @@ def test_arn_is_a_frozen_value() -> None:
     assert hash(arn) == hash(Arn.parse("arn:aws:sqs:us-east-1:123456789012:orders"))
     with pytest.raises(AttributeError):
         arn.region = "eu-west-1"  # type: ignore[misc]
+
+
+# --- FunctionName: every form CreateEventSourceMapping takes (reference §1, FunctionName) -----
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "qualifier"),
+    [
+        pytest.param("orders", "orders", None, id="name"),
+        pytest.param("orders:live", "orders", "live", id="name-alias"),
+        pytest.param("orders:7", "orders", "7", id="name-version"),
+        pytest.param("orders:$LATEST", "orders", None, id="name-latest"),
+        pytest.param("123456789012:function:orders", "orders", None, id="partial-arn"),
+        pytest.param("123456789012:function:orders:live", "orders", "live", id="partial-alias"),
+        pytest.param(
+            "arn:aws:lambda:us-east-1:123456789012:function:orders", "orders", None, id="arn"
+        ),
+        pytest.param(
+            "arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders", "7",
+            id="arn-version",
+        ),
+        pytest.param(
+            "arn:aws:lambda:eu-west-1:123456789012:function:my_fn-2:$LATEST", "my_fn-2", None,
+            id="arn-latest",
+        ),
+        pytest.param(
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f", "f", None,
+            id="gov-partition",
+        ),
+        pytest.param("function:orders", "orders", None, id="function-prefix"),
+        pytest.param("f" * 64, "f" * 64, None, id="name-64-chars"),
+    ],
+)  # fmt: skip
+def test_function_name_forms(text: str, name: str, qualifier: str | None) -> None:
+    assert FunctionRef.parse(text) == FunctionRef(name, qualifier)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("orders live", id="space"),
+        pytest.param("f" * 65, id="name-65-chars"),
+        pytest.param("orders:live:extra", id="two-qualifiers"),
+        pytest.param("arn:aws:sqs:us-east-1:123456789012:orders", id="not-a-function-arn"),
+        pytest.param("12345:function:orders", id="short-account"),
+        pytest.param("arn:aws:lambda:us-east-1:123456789012:function:" + "f" * 100, id="too-long"),
+    ],
+)
+def test_function_name_refused_in_the_apis_words(text: str) -> None:
+    with pytest.raises(ValueError, match="at 'functionName' failed to satisfy constraint") as e:
+        FunctionRef.parse(text)
+    assert str(e.value).startswith(f"Value '{text}' at 'functionName'")
+    assert str(e.value).endswith(FUNCTION_NAME_PATTERN)

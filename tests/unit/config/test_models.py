@@ -136,6 +136,56 @@ def test_mapping_uuid_is_stable_and_overridable() -> None:
     assert (mapping.mapping_uuid, mapping.display_name) == ("u-1", "n")
 
 
+@pytest.mark.parametrize(
+    ("function_name", "qualifier"),
+    [
+        pytest.param("fn", None, id="name"),
+        pytest.param("fn:live", "live", id="name-alias"),
+        pytest.param("fn:$LATEST", None, id="latest"),
+        pytest.param("123456789012:function:fn", None, id="partial-arn"),
+        pytest.param("123456789012:function:fn:3", "3", id="partial-arn-version"),
+        pytest.param("arn:aws:lambda:us-east-1:123456789012:function:fn", None, id="arn"),
+        pytest.param("arn:aws:lambda:us-east-1:123456789012:function:fn:live", "live",
+                     id="arn-alias"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("key", ["FunctionName", "function"])
+def test_function_name_in_every_form_names_the_function(
+    key: str, function_name: str, qualifier: str | None
+) -> None:
+    """A mapping pasted from Terraform / CloudFormation names its function by ARN, often with an
+    alias: it is the function of that name here, the same mapping (UUID) as the bare name."""
+    text = config_text(f"{{{key}: '{function_name}', EventSourceArn: '{QUEUE}'}}")
+    mapping = parse_config(text, {}).mappings[0]
+    assert (mapping.function, mapping.function_qualifier) == ("fn", qualifier)
+    assert mapping.display_name == "fn-orders"
+    bare = parse_config(config_text(f"{{function: fn, event_source_arn: '{QUEUE}'}}"), {})
+    assert mapping.mapping_uuid == bare.mappings[0].mapping_uuid
+
+
+@pytest.mark.parametrize(
+    ("key", "function_name"),
+    [
+        pytest.param("FunctionName", "fn live", id="space"),
+        pytest.param("function", "arn:aws:sqs:us-east-1:123456789012:fn", id="not-lambda"),
+        pytest.param("FunctionName", "fn:a:b", id="two-qualifiers"),
+    ],
+)
+def test_malformed_function_name_is_refused_with_its_path(key: str, function_name: str) -> None:
+    text = config_text(f"{{{key}: '{function_name}', EventSourceArn: '{QUEUE}'}}")
+    [issue] = issues_of(text)
+    assert issue.startswith(
+        f"mappings[0].{key}: Value '{function_name}' at 'functionName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: "
+    )
+
+
+def test_function_named_by_arn_must_exist() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:other:live"
+    text = config_text(f"{{FunctionName: '{arn}', EventSourceArn: '{QUEUE}'}}")
+    assert issues_of(text) == ["mappings[0].FunctionName: no function named 'other' (defined: fn)"]
+
+
 def test_empty_scaling_config_removes_maximum_concurrency() -> None:
     text = config_text(f"{{function: fn, event_source_arn: '{QUEUE}', ScalingConfig: {{}}}}")
     mapping = parse_config(text, {}).mappings[0]

@@ -206,6 +206,20 @@ mappings:
     ]
 
 
+def test_duplicate_mapping_by_function_arn() -> None:
+    """The same function named two ways (a name, an alias ARN) is the same mapping, as on AWS."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:fn:live"
+    text = f"""
+functions:
+  fn: {{handler: "app:handler"}}
+mappings:
+  - {{function: fn, event_source_arn: {QUEUE}, name: first}}
+  - {{FunctionName: "{arn}", EventSourceArn: {QUEUE}, name: second}}
+"""
+    [issue] = issues_of(text)
+    assert issue.startswith(f'mappings[1]: An event source mapping with SQS arn (" {QUEUE} ")')
+
+
 def test_duplicate_mapping_names_existing_explicit_uuid() -> None:
     text = f"""
 functions:
