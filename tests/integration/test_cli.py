@@ -106,6 +106,15 @@ def test_validate_accepts_a_good_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_shipped_example_validates_as_shipped() -> None:
+    """config/poller.example.yaml names a handler that exists (examples/orders.py, found through
+    code_uri relative to the file), so it validates from any working directory."""
+    example = HERE.parents[1] / "config" / "poller.example.yaml"
+    result = poller("validate", "-c", str(example))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{example}: OK (1 functions, 2 mappings)"
+
+
 def test_missing_handler_module_exits_2(tmp_path: Path, endpoint: str, sqs: Any) -> None:
     queue = unique("nohandler")
     make_queue(sqs, queue)
