@@ -1,4 +1,9 @@
-"""Command line: poller run | validate | status | demo | version."""
+"""Command line: poller run | validate | status | demo | version.
+
+Only the standard library is imported up front: `poller run` takes over SIGTERM, SIGINT and
+SIGHUP first thing, so a signal while the rest loads (aioboto3, pydantic, the handlers) stops it
+cleanly instead of killing it, and `version` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,16 @@ import os
 import signal
 import sys
 from pathlib import Path
-
-import anyio
-import structlog
+from typing import TYPE_CHECKING
 
 from poller import __version__
-from poller.config.loader import load_config
-from poller.config.models import PollerConfig
-from poller.daemon import Daemon
-from poller.errors import ConfigError, StartupError, error_code, leaves
-from poller.telemetry.logging import configure
 from poller.telemetry.status_client import DEFAULT_URL, run_status
 
-log = structlog.get_logger("poller.cli")
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+
+    from poller.config.models import PollerConfig
+    from poller.daemon import Daemon
 
 
 class ExitCode(enum.IntEnum):
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true", help="print the JSON as the daemon sent it")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
+    early = EarlySignals()
+    if args.command == "run":
+        early.install()
     if args.command == "version":
         print(f"poller {__version__}")
         return ExitCode.OK
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         from poller.demo.main import run_demo
 
         return run_demo()
+    from poller.config.loader import load_config
+    from poller.errors import ConfigError
+
     try:
         config = load_config(args.config, os.environ)
         if args.command == "validate":
@@ -68,12 +76,35 @@ def main(argv: list[str] | None = None) -> int:
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
         return ExitCode.CONFIG
+    from poller.telemetry.logging import configure
+
     configure(config.logging.level, config.logging.format)
-    return run(config, args.config)
+    return run(config, args.config, early)
+
+
+class EarlySignals:
+    """SIGTERM, SIGINT and SIGHUP for `poller run` until the daemon watches them itself: each is
+    remembered (a stop, a reload) instead of killing the process or raising KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self.reload = True
+        else:
+            self.stop = True
 
 
 def check_handlers(config: PollerConfig, base_dir: Path) -> None:
     """Find each handler's module without importing (running) it."""
+    from poller.errors import ConfigError
+
     issues = []
     for name, function in config.functions.items():
         if not function.handler:
@@ -98,16 +129,24 @@ def check_handlers(config: PollerConfig, base_dir: Path) -> None:
         raise ConfigError(issues)
 
 
-def run(config: PollerConfig, path: Path) -> int:
+def run(config: PollerConfig, path: Path, early: EarlySignals | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (a second signal forces the exit); SIGHUP reloads
-    the configuration file at `path`."""
-    base_dir = path.parent
+    the configuration file at `path`. A stop that came while starting exits 0 (`early`)."""
+    import anyio
+
+    from poller.errors import StartupError, leaves
+
+    early = early or EarlySignals()
+    if early.stop:  # stopped while the configuration loaded: nothing has started
+        return ExitCode.OK
     failures: list[BaseException] = []
     forced = False
     try:
-        forced = anyio.run(_serve, config, base_dir, path)
+        forced = anyio.run(_serve, config, path, early)
     except* StartupError as group:
         failures.extend(leaves(group))
+    finally:
+        early.install()  # the event loop's handlers are gone: stay clean until the exit
     for exc in failures:
         print(f"poller: cannot start: {exc}", file=sys.stderr)
     if failures:
@@ -115,17 +154,35 @@ def run(config: PollerConfig, path: Path) -> int:
     return ExitCode.INTERRUPTED if forced else ExitCode.OK
 
 
-async def _serve(config: PollerConfig, base_dir: Path, path: Path) -> bool:
-    daemon = Daemon(config, base_dir)
+async def _serve(config: PollerConfig, path: Path, early: EarlySignals) -> bool:
+    import anyio
+
+    from poller.daemon import Daemon
+
+    daemon = Daemon(config, path.parent)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, daemon, path)
+        await tg.start(_watch_signals, daemon, path, early)
         await daemon.run()
         tg.cancel_scope.cancel()
     return daemon.forced
 
 
-async def _watch_signals(daemon: Daemon, path: Path) -> None:
+async def _watch_signals(
+    daemon: Daemon,
+    path: Path,
+    early: EarlySignals,
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    import anyio
+
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        task_status.started()
+        # What came before this receiver took over (its Python handlers are replaced now).
+        if early.stop:
+            daemon.stop()
+        if early.reload:
+            await _reload(daemon, path)
         async for signum in signals:
             if signum == signal.SIGHUP:
                 await _reload(daemon, path)
@@ -137,6 +194,12 @@ async def _watch_signals(daemon: Daemon, path: Path) -> None:
 
 async def _reload(daemon: Daemon, path: Path) -> None:
     """SIGHUP: read the config file again; an invalid one is refused and the old one runs on."""
+    import structlog
+
+    from poller.config.loader import load_config
+    from poller.errors import ConfigError, StartupError, error_code
+
+    log = structlog.get_logger("poller.cli")
     issues: list[str] = []
     try:
         config = load_config(path, os.environ)

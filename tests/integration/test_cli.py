@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -237,6 +238,52 @@ def _config_with_handler(
     text = config_yaml(endpoint, queue, handler="tmp_handler:handler", **options)
     path.write_text(text.replace(f'code_uri: "{HERE}"', f'code_uri: "{tmp_path}"'))
     return path
+
+
+SLOW_IMPORT_HANDLER = """\
+import pathlib, time
+pathlib.Path(__file__).with_name("importing").write_text("1")
+time.sleep(1)  # a handler module whose import takes a while (a model, a connection pool)
+def handler(event, context):
+    return None
+"""
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (Linux: SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("moment", ["first-thing", "handler-import"])
+def test_a_stop_during_start_up_exits_0_without_a_traceback(
+    tmp_path: Path, endpoint: str, sqs: Any, signum: signal.Signals, moment: str
+) -> None:
+    """SIGTERM or SIGINT at any moment before the daemon is ready: a clean stop, exit 0.
+
+    first-thing: as soon as poller has taken the signals over (the interpreter's own start-up
+    comes before any program's code), while it loads its modules and the configuration.
+    """
+    queue = unique("early")
+    make_queue(sqs, queue)
+    path = _config_with_handler(tmp_path, endpoint, queue, SLOW_IMPORT_HANDLER)
+    log = tmp_path / "poller.log"
+    proc = start_poller(path, log)
+    if moment == "first-thing":
+        until(lambda: _catches_sigterm(proc.pid), 30)
+    else:
+        until(lambda: (tmp_path / "importing").exists(), 30)
+    code = stop_poller(proc, sig=signum)
+    out = log.read_text()
+    assert code == 0, out
+    assert "Traceback" not in out
+    assert "KeyboardInterrupt" not in out
+    assert not (tmp_path / "importing").exists() or moment == "handler-import"
 
 
 def test_sigterm_during_slow_batch_finishes_deletes_and_exits_0(
