@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -21,8 +21,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from poller.arns import Arn
 from poller.config.settings import AwsConfig
-from poller.errors import error_code, is_retriable
+from poller.errors import SourceMissing, error_code, is_retriable
 from poller.lifecycle import Lifecycle
 from poller.telemetry.metrics import Metrics
 
@@ -73,10 +74,12 @@ class Aws:
         max_connections: int = 10,
         read_timeout: float = READ_TIMEOUT,
         attempts: int = 3,
+        region: str | None = None,
     ) -> AbstractAsyncContextManager[Any]:
         """An async context manager yielding a client; the pool fits `max_connections` calls.
 
         `attempts` counts requests per call (botocore's standard retry mode; 1 = never retried).
+        `region`: the region of the resource the client is for (an ARN's), else `aws.region`.
         """
         config = AioConfig(
             connect_timeout=CONNECT_TIMEOUT,
@@ -85,8 +88,45 @@ class Aws:
             retries={"mode": "standard", "total_max_attempts": attempts},
         )
         endpoint = self.endpoints.get(service, self.endpoint_url)
-        manager = self._session.client(service, endpoint_url=endpoint, config=config)
+        manager = self._session.client(
+            service, endpoint_url=endpoint, config=config, region_name=region or self.region
+        )
         return _Counted(manager, self._metrics, service)
+
+    def client_for(self, arn: Arn, **options: Any) -> AbstractAsyncContextManager[Any]:
+        """A client of `arn`'s service in `arn`'s region: Lambda reads exactly the resource an
+        ARN names. (S3 bucket ARNs name no region: the configured one.)"""
+        return self.client(arn.service, region=arn.region or None, **options)
+
+    async def location(self, arn: Arn) -> str:
+        """Where a resource was looked for, for the error that says it is missing: the ARN's
+        account and region, the endpoint, and the account of the credentials in use when STS
+        says it differs (LocalStack's is 000000000000 unless the access key id says otherwise).
+        """
+        endpoint = self.endpoints.get(arn.service, self.endpoint_url) or "AWS"
+        where = f"looked up in account {arn.account or '-'}, region {arn.region or self.region}"
+        where += f", at {endpoint}"
+        caller = await self._caller_account()
+        if caller is not None and caller != arn.account:
+            where += f"; the credentials in use belong to account {caller}"
+        return where
+
+    @asynccontextmanager
+    async def locating(self, arn: Arn) -> AsyncIterator[None]:
+        """Around looking a source up: a SourceMissing says where it was looked for."""
+        try:
+            yield
+        except SourceMissing as exc:
+            raise SourceMissing(f"{exc} ({await self.location(arn)})") from exc
+
+    async def _caller_account(self) -> str | None:
+        """The account of the credentials in use (STS GetCallerIdentity), None if unknown."""
+        try:
+            with anyio.fail_after(5):
+                async with self.client("sts", attempts=1, read_timeout=5) as sts:
+                    return str((await sts.get_caller_identity())["Account"])
+        except Exception:  # only decorates an error message: never replaces it
+            return None
 
 
 class _Counted:

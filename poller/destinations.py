@@ -89,6 +89,6 @@ async def open_destination(
     arn: str, aws: Aws, stack: AsyncExitStack, mapping_uuid: str, on_retry: Any
 ) -> Destination:
     """A destination for `arn` (its service was checked when the config loaded)."""
-    service = Arn.parse(arn).service
-    client = await stack.enter_async_context(aws.client(service))
-    return _KINDS[service](arn, client, mapping_uuid, on_retry)
+    parsed = Arn.parse(arn)
+    client = await stack.enter_async_context(aws.client_for(parsed))  # in the ARN's region
+    return _KINDS[parsed.service](arn, client, mapping_uuid, on_retry)

@@ -39,6 +39,10 @@ class StartupError(PollerError):
     """A mapping cannot start and waiting will not help (missing queue, bad handler). Exit 2."""
 
 
+class SourceMissing(StartupError):
+    """The event source an ARN names does not exist where it was looked for (AWS's words)."""
+
+
 def leaves(group: BaseExceptionGroup[StartupError]) -> list[BaseException]:
     """The StartupErrors inside (possibly nested) task-group exception groups."""
     out: list[BaseException] = []

@@ -11,6 +11,7 @@ import aiohttp
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from poller.arns import Arn
 from poller.aws import Aws
 from poller.errors import InvokeError, Throttled, error_code
 from poller.invokers.http import error_from_payload
@@ -80,6 +81,7 @@ class LambdaInvoker:
                 max_connections=self._max_connections,
                 read_timeout=self._read_timeout,
                 attempts=1,
+                region=_region_of(self.function_name),
             )
             self._client = await self._stack.enter_async_context(manager)
 
@@ -118,3 +120,11 @@ class LambdaInvoker:
             )
             return InvokeResult(request_id, duration, error=outcome)
         return InvokeResult(request_id, duration, payload=outcome)
+
+
+def _region_of(function_name: str) -> str | None:
+    """The region a full function ARN names (its Invoke goes there), else None."""
+    try:
+        return Arn.parse(function_name).region or None
+    except ValueError:  # a name or a partial ARN: the configured region
+        return None

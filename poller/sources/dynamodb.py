@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from poller.arns import Arn
-from poller.errors import StartupError, error_code
+from poller.errors import SourceMissing, StartupError, error_code
 from poller.events.dynamodb import to_stream_record
 from poller.sources.shards import Position, ShardInfo
 from poller.sources.streams import Pace, Page
@@ -41,7 +41,7 @@ class DynamoDbStream:
                 described = (await tables.describe_table(TableName=table))["Table"]
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
-                    raise StartupError(f"Table not found: {source_arn}") from exc
+                    raise SourceMissing(f"Table not found: {source_arn}") from exc
                 raise
             latest = described.get("LatestStreamArn")
             enabled = described.get("StreamSpecification", {}).get("StreamEnabled", False)
@@ -55,7 +55,7 @@ class DynamoDbStream:
             await streams.describe_stream(StreamArn=stream_arn, Limit=1)
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
-                raise StartupError(f"Stream not found: {stream_arn}") from exc
+                raise SourceMissing(f"Stream not found: {stream_arn}") from exc
             raise
         return cls(streams, stream_arn, region)
 

@@ -1,4 +1,7 @@
-"""The one table from a stream source's kind (the service its ARN names) to its reader."""
+"""The one table from a stream source's kind (the service its ARN names) to its reader.
+
+Each reader's clients are in the ARN's region: Lambda reads exactly the resource an ARN names.
+"""
 
 from __future__ import annotations
 
@@ -19,19 +22,23 @@ SourceOpener = Callable[[Aws, AsyncExitStack, str, str], Awaitable[ShardSource]]
 async def open_kinesis(
     aws: Aws, stack: AsyncExitStack, source_arn: str, identity_arn: str
 ) -> ShardSource:
-    client = await stack.enter_async_context(aws.client("kinesis", max_connections=50))
-    region = Arn.parse(source_arn).region
-    return await KinesisStream.resolve(client, source_arn, region, identity_arn)
+    arn = Arn.parse(source_arn)
+    client = await stack.enter_async_context(aws.client_for(arn, max_connections=50))
+    async with aws.locating(arn):
+        return await KinesisStream.resolve(client, source_arn, arn.region, identity_arn)
 
 
 async def open_dynamodb(
     aws: Aws, stack: AsyncExitStack, source_arn: str, identity_arn: str
 ) -> ShardSource:
     """A DynamoDB stream (or a table's latest stream); records carry no identity ARN."""
-    streams = await stack.enter_async_context(aws.client("dynamodbstreams", max_connections=50))
-    tables = await stack.enter_async_context(aws.client("dynamodb"))
-    region = Arn.parse(source_arn).region
-    return await DynamoDbStream.resolve(streams, tables, source_arn, region)
+    arn = Arn.parse(source_arn)
+    streams = await stack.enter_async_context(
+        aws.client("dynamodbstreams", max_connections=50, region=arn.region)
+    )
+    tables = await stack.enter_async_context(aws.client_for(arn))
+    async with aws.locating(arn):
+        return await DynamoDbStream.resolve(streams, tables, source_arn, arn.region)
 
 
 STREAM_SOURCES: Mapping[str, SourceOpener] = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from poller.errors import StartupError, error_code
+from poller.errors import SourceMissing, error_code
 from poller.events.kinesis import to_stream_record
 from poller.sources.shards import Position, ShardInfo
 from poller.sources.streams import Pace, Page
@@ -35,7 +35,7 @@ class KinesisStream:
             await client.describe_stream_summary(StreamARN=stream_arn)
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
-                raise StartupError(f"Stream not found: {stream_arn}") from exc
+                raise SourceMissing(f"Stream not found: {stream_arn}") from exc
             raise
         return cls(client, stream_arn, region, identity_arn)
 

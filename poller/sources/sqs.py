@@ -10,7 +10,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from poller.arns import Arn
-from poller.errors import MISSING_QUEUE_CODES, StartupError, error_code
+from poller.errors import MISSING_QUEUE_CODES, SourceMissing, error_code
 from poller.events.sqs import to_message
 from poller.model import SqsMessage
 
@@ -80,7 +80,7 @@ class SqsQueue:
         except ClientError as exc:
             code = error_code(exc)
             if code in MISSING_QUEUE_CODES:
-                raise StartupError(
+                raise SourceMissing(
                     "Error occurred while ReceiveMessage. SQS Error Code: "
                     "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified "
                     "queue does not exist."

@@ -90,7 +90,9 @@ class SqsMapping:
         """Check the queue, then keep the target number of pollers running until shutdown."""
         self._rt.metrics.register_mapping(*self._labels)
         self._rt.readiness.expect(self.name)
-        async with self._rt.aws.client("sqs", max_connections=self._policy.cap + 10) as client:
+        async with self._rt.aws.client_for(
+            self._arn, max_connections=self._policy.cap + 10
+        ) as client:
             self._queue = await self._start(client)
             if self._queue is None:
                 return
@@ -117,7 +119,8 @@ class SqsMapping:
 
         async def resolve() -> QueueInfo:
             with checking_source(f"{self._path}.event_source_arn"):
-                return await SqsQueue.resolve(client, self._arn)
+                async with self._rt.aws.locating(self._arn):
+                    return await SqsQueue.resolve(client, self._arn)
 
         info = await until_stopped(
             self._rt.lifecycle, resolve, self._on_source_error("GetQueueAttributes")
