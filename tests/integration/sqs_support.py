@@ -34,14 +34,38 @@ from poller.telemetry.metrics import Metrics
 
 HERE = Path(__file__).parent
 REGION = "us-east-1"
-ACCOUNT = "123456789012"
+# The test credentials: any key works on moto; on LocalStack an access key id that is not 12
+# digits means account 000000000000.
+TEST_KEY = "testing"
+# The server under test when it is not moto's, started here (LocalStack: docs/testing.md).
+EXTERNAL = os.environ.get("POLLER_TEST_ENDPOINT", "")
+
+
+def _account() -> str:
+    """The account the server puts this suite's resources in, as the server says it: STS's
+    GetCallerIdentity on POLLER_TEST_ENDPOINT, else moto's account."""
+    if not EXTERNAL:
+        from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+
+        return str(DEFAULT_ACCOUNT_ID)
+    sts = boto3.client(
+        "sts",
+        region_name=REGION,
+        endpoint_url=EXTERNAL,
+        aws_access_key_id=TEST_KEY,
+        aws_secret_access_key=TEST_KEY,
+    )
+    return str(sts.get_caller_identity()["Account"])
+
+
+ACCOUNT = _account()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _credentials() -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    os.environ["AWS_ACCESS_KEY_ID"] = TEST_KEY
+    os.environ["AWS_SECRET_ACCESS_KEY"] = TEST_KEY
     yield
     for key, value in saved.items():
         if value is None:
@@ -52,9 +76,8 @@ def _credentials() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
-    external = os.environ.get("POLLER_TEST_ENDPOINT")
-    if external:
-        yield external
+    if EXTERNAL:
+        yield EXTERNAL
         return
     from moto.server import ThreadedMotoServer
 
@@ -69,7 +92,7 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _fresh_state(request: pytest.FixtureRequest) -> None:
     itest_handlers.reset()
-    if "endpoint" in request.fixturenames and not os.environ.get("POLLER_TEST_ENDPOINT"):
+    if "endpoint" in request.fixturenames and not EXTERNAL:
         url = request.getfixturevalue("endpoint")
         request_ = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request_, timeout=10) as response:

@@ -74,7 +74,34 @@ def make_table(dynamodb: Any, name: str, view: str = "NEW_AND_OLD_IMAGES") -> st
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
     )["TableDescription"]
-    return str(table["LatestStreamArn"])
+    arn = str(table["LatestStreamArn"])
+    wait_stream_enabled(dynamodb, arn)
+    return arn
+
+
+def wait_stream_enabled(dynamodb: Any, stream_arn: str, timeout: float = 30) -> None:
+    """Until a new table's stream is ENABLED: as on AWS, what is written while it is ENABLING
+    never reaches it (LocalStack takes about 0.5 s; moto is ENABLED at once)."""
+    streams = boto3.client(
+        "dynamodbstreams",
+        region_name=dynamodb.meta.region_name,
+        endpoint_url=dynamodb.meta.endpoint_url,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        status = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["StreamStatus"]
+        if status == "ENABLED":
+            return
+        assert time.monotonic() < deadline, f"{stream_arn} still {status} after {timeout} s"
+        time.sleep(0.1)
+
+
+def wait_stream_active(kinesis: Any, name: str) -> None:
+    """Until the stream is ACTIVE again: AWS (and LocalStack) refuse a reshard while it is
+    UPDATING after the last one."""
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
+    )
 
 
 def stream_config(
@@ -171,6 +198,7 @@ def split_then_merge(kinesis: Any, name: str) -> tuple[dict[str, list[str]], str
     kinesis.split_shard(
         StreamName=name, ShardToSplit=shards[0]["ShardId"], NewStartingHashKey=str(middle)
     )
+    wait_stream_active(kinesis, name)
     upper = next(
         s["ShardId"]
         for s in kinesis.list_shards(StreamName=name)["Shards"]
@@ -180,6 +208,7 @@ def split_then_merge(kinesis: Any, name: str) -> tuple[dict[str, list[str]], str
     kinesis.merge_shards(
         StreamName=name, ShardToMerge=upper, AdjacentShardToMerge=shards[1]["ShardId"]
     )
+    wait_stream_active(kinesis, name)
     lineage = {
         s["ShardId"]: [p for k in ("ParentShardId", "AdjacentParentShardId") if (p := s.get(k))]
         for s in kinesis.list_shards(StreamName=name)["Shards"]

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import itest_handlers
 import pytest
-from sqs_support import metric, running, unique, wait_for
+from sqs_support import ACCOUNT, metric, running, unique, wait_for
 from stream_support import make_stream, put, stream_config, wait_read_past
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -148,6 +148,6 @@ async def test_events_pass_powertools_strict_model(
     assert [r.kinesis.data for r in parsed.Records] == [b'{"n": 1}', b"plain text"]
     record = event["Records"][0]
     assert record["eventID"] == f"shardId-000000000000:{record['kinesis']['sequenceNumber']}"
-    assert record["invokeIdentityArn"] == "arn:aws:iam::123456789012:role/fn"
+    assert record["invokeIdentityArn"] == f"arn:aws:iam::{ACCOUNT}:role/fn"
     assert record["eventSourceARN"] == arn
     assert isinstance(record["kinesis"]["approximateArrivalTimestamp"], float)

@@ -36,22 +36,32 @@ async def _startup_error(config_text: str) -> str:
     raise AssertionError("the daemon started")
 
 
+def _looked_up(endpoint: str) -> str:
+    """Where a missing source was looked for, as its error says (the credentials' account is
+    the ARNs' here, so STS adds nothing)."""
+    return f" (looked up in account {ACCOUNT}, region {REGION}, at {endpoint})"
+
+
 async def test_missing_stream(endpoint: str, tmp_path: Path) -> None:
     arn = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{unique('nope')}"
     message = await _startup_error(stream_config(endpoint, arn, tmp_path / "s.db"))
-    assert message == f"mappings[0].event_source_arn: Stream not found: {arn}"
+    assert message == f"mappings[0].event_source_arn: Stream not found: {arn}" + _looked_up(
+        endpoint
+    )
 
 
 async def test_missing_dynamodb_stream(endpoint: str, tmp_path: Path) -> None:
     arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/nope/stream/2024-01-01T00:00:00.000"
     message = await _startup_error(stream_config(endpoint, arn, tmp_path / "s.db"))
-    assert message == f"mappings[0].event_source_arn: Stream not found: {arn}"
+    assert message == f"mappings[0].event_source_arn: Stream not found: {arn}" + _looked_up(
+        endpoint
+    )
 
 
 async def test_missing_table(endpoint: str, tmp_path: Path) -> None:
     arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{unique('nope')}"
     message = await _startup_error(stream_config(endpoint, arn, tmp_path / "s.db"))
-    assert message == f"mappings[0].event_source_arn: Table not found: {arn}"
+    assert message == f"mappings[0].event_source_arn: Table not found: {arn}" + _looked_up(endpoint)
 
 
 async def test_table_without_stream(endpoint: str, dynamodb: Any, tmp_path: Path) -> None:

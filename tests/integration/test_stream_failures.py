@@ -4,14 +4,23 @@ age, and the on-failure destination records (SQS, SNS to SQS, S3) in AWS's exact
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import boto3
 import itest_handlers
 import pytest
-from sqs_support import ACCOUNT, REGION, make_queue, metric, queue_arn, running, unique, wait_for
+from sqs_support import (
+    ACCOUNT,
+    EXTERNAL,
+    REGION,
+    make_queue,
+    metric,
+    queue_arn,
+    running,
+    unique,
+    wait_for,
+)
 from stream_support import kinesis_data as _data
 from stream_support import make_stream, put, stream_config
 
@@ -178,9 +187,7 @@ async def test_partial_failure_discards_only_the_failed_record(
     assert sorted({_data(r) for r in itest_handlers.records()}) == [f"r{i}" for i in range(1, 7)]
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("POLLER_TEST_ENDPOINT")), reason="ages a record inside moto's server"
-)
+@pytest.mark.skipif(bool(EXTERNAL), reason="ages a record inside moto's server")
 async def test_expired_record_is_discarded_unsent_and_the_rest_delivered(
     endpoint: str, kinesis: Any, sqs: Any, tmp_path: Path
 ) -> None:
