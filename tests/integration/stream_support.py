@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import itest_handlers
 import pytest
-from sqs_support import ACCOUNT, HERE, REGION, wait_for
+from sqs_support import ACCOUNT, HERE, REGION, until, wait_for
 
 from poller.daemon import Daemon
 
@@ -87,13 +87,12 @@ def wait_stream_enabled(dynamodb: Any, stream_arn: str, timeout: float = 30) -> 
         region_name=dynamodb.meta.region_name,
         endpoint_url=dynamodb.meta.endpoint_url,
     )
-    deadline = time.monotonic() + timeout
-    while True:
-        status = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["StreamStatus"]
-        if status == "ENABLED":
-            return
-        assert time.monotonic() < deadline, f"{stream_arn} still {status} after {timeout} s"
-        time.sleep(0.1)
+
+    def enabled() -> bool:
+        described = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+        return bool(described["StreamStatus"] == "ENABLED")
+
+    until(enabled, timeout)
 
 
 def wait_stream_active(kinesis: Any, name: str) -> None:

@@ -34,14 +34,7 @@ def _slow(event: dict[str, Any], index: int) -> None:
 async def test_split_and_merge_mid_stream_keep_parents_before_children(
     endpoint: str, kinesis: Any, tmp_path: Path
 ) -> None:
-    name = unique("s")
-    arn = make_stream(kinesis, name, shards=2)
-    items = [(f"key-{i % 40}", f"{i % 40}:{i // 40}") for i in range(1200)]
-    put(kinesis, name, items)
-    itest_handlers.behaviour = _slow
-    config = stream_config(
-        endpoint, arn, tmp_path / "s.db", "batch_size: 10\nparallelization_factor: 2\n"
-    )
+    name, config = _stream_with_backlog(endpoint, kinesis, tmp_path, items := _items(0, 1200))
     async with running(config):
         await wait_for(lambda: len(itest_handlers.records()) >= 100, timeout=30)
         lineage, merged = split_then_merge(kinesis, name)
@@ -59,22 +52,35 @@ async def test_split_and_merge_mid_stream_keep_parents_before_children(
 async def test_records_put_after_a_reshard_follow_their_parents_per_key(
     endpoint: str, kinesis: Any, tmp_path: Path
 ) -> None:
-    name = unique("s")
-    arn = make_stream(kinesis, name, shards=2)
-    before = [(f"key-{i % 40}", f"{i % 40}:{i // 40}") for i in range(400)]
-    put(kinesis, name, before)
-    itest_handlers.behaviour = _slow
-    config = stream_config(
-        endpoint, arn, tmp_path / "s.db", "batch_size: 10\nparallelization_factor: 2\n"
-    )
+    name, config = _stream_with_backlog(endpoint, kinesis, tmp_path, before := _items(0, 400))
     async with running(config):
         await wait_for(lambda: len(itest_handlers.records()) >= 50, timeout=60)
         lineage, _ = split_then_merge(kinesis, name)
-        after = [(f"key-{i % 40}", f"{i % 40}:{i // 40}") for i in range(400, 800)]
+        after = _items(400, 800)
         put(kinesis, name, after)
         everything = {data for _, data in before + after}
         await wait_for(lambda: _delivered() >= everything, timeout=120)
     _check(lineage, everything)
+
+
+def _items(start: int, stop: int) -> list[tuple[str, str]]:
+    """(partition key, data) pairs over 40 keys; data is "key:sequence within the key"."""
+    return [(f"key-{i % 40}", f"{i % 40}:{i // 40}") for i in range(start, stop)]
+
+
+def _stream_with_backlog(
+    endpoint: str, kinesis: Any, tmp_path: Path, items: list[tuple[str, str]]
+) -> tuple[str, str]:
+    """A 2-shard stream holding `items`, and a config reading it slowly in batches of 10 over
+    two lanes (so the reshard comes mid-stream); returns the stream's name and the config."""
+    name = unique("s")
+    arn = make_stream(kinesis, name, shards=2)
+    put(kinesis, name, items)
+    itest_handlers.behaviour = _slow
+    config = stream_config(
+        endpoint, arn, tmp_path / "s.db", "batch_size: 10\nparallelization_factor: 2\n"
+    )
+    return name, config
 
 
 def _delivered() -> set[str]:
