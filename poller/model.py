@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class SqsMessage:
+class SqsMessage(NamedTuple):
     """One received SQS message and the Lambda event record built from it.
 
     `size` is the record's serialised size in bytes; it counts toward the 6 MB invoke payload.
+    (A NamedTuple, immutable like a frozen dataclass at a quarter of its cost to build: one is
+    built per record.)
     """
 
     message_id: str
@@ -82,8 +83,7 @@ class Outcome:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
+class StreamRecord(NamedTuple):
     """One record read from a Kinesis or DynamoDB Streams shard, with its Lambda event record.
 
     `key` routes the record to a lane (partition key; DynamoDB's item key, partition + sort);

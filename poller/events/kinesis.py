@@ -9,14 +9,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from poller.events import Base64Text
 from poller.model import StreamRecord
 
 
-def _data_bytes(data: Any) -> bytes:
-    # botocore decodes the blob to bytes; some servers' responses hand back text instead.
+def _data_text(data: Any) -> str:
+    # Base64 text as the wire carried it (poller's clients, see Base64Text); bytes, as
+    # botocore decodes blobs by default; or plain text, which some servers hand back.
+    if isinstance(data, Base64Text):
+        return data
     if isinstance(data, str):
-        return data.encode("utf-8")
-    return bytes(data)
+        data = data.encode("utf-8")
+    return base64.b64encode(bytes(data)).decode("ascii")
 
 
 def _arrival_seconds(timestamp: Any) -> float:
@@ -45,7 +49,7 @@ def build_record(
             "kinesisSchemaVersion": "1.0",
             "partitionKey": api_record["PartitionKey"],
             "sequenceNumber": sequence_number,
-            "data": base64.b64encode(_data_bytes(api_record["Data"])).decode("ascii"),
+            "data": _data_text(api_record["Data"]),
             "approximateArrivalTimestamp": _arrival_seconds(
                 api_record["ApproximateArrivalTimestamp"]
             ),

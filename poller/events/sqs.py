@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
+from poller.events import base64_text, json_size
 from poller.model import SqsMessage
 
 
 def _attribute_value(value: dict[str, Any]) -> dict[str, Any]:
-    # The Lambda event uses lower-camel keys and always carries both list keys; binary values,
-    # which botocore hands back decoded, travel base64-encoded as in the wire format.
+    # The Lambda event uses lower-camel keys and always carries both list keys; binary values
+    # travel base64-encoded as in the wire format (poller's clients keep them so, Base64Text).
     out: dict[str, Any] = {}
     if "StringValue" in value:
         out["stringValue"] = value["StringValue"]
     if "BinaryValue" in value:
-        out["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+        out["binaryValue"] = base64_text(value["BinaryValue"])
     out["stringListValues"] = list(value.get("StringListValues", []))
-    out["binaryListValues"] = [
-        base64.b64encode(item).decode("ascii") for item in value.get("BinaryListValues", [])
-    ]
+    out["binaryListValues"] = [base64_text(item) for item in value.get("BinaryListValues", [])]
     out["dataType"] = value["DataType"]
     return out
 
@@ -47,11 +44,10 @@ def build_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[s
 def to_message(message: dict[str, Any], queue_arn: str, region: str) -> SqsMessage:
     """Wrap a received message with its event record and the record's serialised size."""
     record = build_record(message, queue_arn, region)
-    size = len(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     return SqsMessage(
         message_id=record["messageId"],
         receipt_handle=record["receiptHandle"],
         record=record,
-        size=size,
+        size=json_size(record),
         group_id=record["attributes"].get("MessageGroupId"),
     )

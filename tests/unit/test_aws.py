@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
@@ -15,6 +16,7 @@ from botocore.utils import parse_timestamp
 from poller.aws import Aws, fast_timestamp, until_stopped
 from poller.config.settings import AwsConfig
 from poller.errors import StartupError
+from poller.events import Base64Text
 from poller.lifecycle import Lifecycle
 from poller.telemetry.metrics import Metrics
 
@@ -45,6 +47,23 @@ def test_sessions_use_it() -> None:
     aws = Aws(AwsConfig(), Metrics())
     factory = aws._session._session.get_component("response_parser_factory")
     assert factory._defaults["timestamp_parser"] is fast_timestamp
+    assert factory._defaults["blob_parser"] is Base64Text
+
+
+@pytest.mark.anyio
+async def test_blobs_stay_base64_text() -> None:
+    """A Kinesis GetRecords response parsed by an `Aws` client's parser: `Data` is the wire's
+    base64 text, marked as such, so the event builder passes it through unchanged."""
+    aws = Aws(AwsConfig(), Metrics())
+    factory = aws._session._session.get_component("response_parser_factory")
+    model = botocore.session.get_session().get_service_model("kinesis")
+    body = b'{"Records": [{"Data": "aGk=", "PartitionKey": "k", "SequenceNumber": "1"}]}'
+    parsed = await factory.create_parser("json").parse(
+        {"body": body, "headers": {}, "status_code": 200},
+        model.operation_model("GetRecords").output_shape,
+    )
+    data = parsed["Records"][0]["Data"]
+    assert (data, type(data)) == ("aGk=", Base64Text)
 
 
 # until_stopped: the one "retry until it works, unless shutdown comes first" loop
