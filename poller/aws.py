@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
 import aioboto3
 import anyio
@@ -164,12 +165,27 @@ def fast_timestamp(value: Any) -> datetime:
     return parsed
 
 
+def _backoff(max_wait: float, failed: int) -> Callable[[RetryCallState], float]:
+    """Exponential backoff with jitter (0.5 s, doubling, up to `max_wait`, plus up to 1 s),
+    counted as if `failed` attempts had failed before the first one tenacity sees."""
+    wait = wait_exponential_jitter(multiplier=0.5, max=max_wait)
+    if not failed:
+        return wait
+
+    def shifted(state: RetryCallState) -> float:
+        earlier = SimpleNamespace(attempt_number=state.attempt_number + failed)
+        return wait(cast(RetryCallState, earlier))
+
+    return shifted
+
+
 def retrying(
     on_retry: Callable[[BaseException, float], None],
     retry_all: bool = False,
     max_wait: float = 30.0,
     give_up_after: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    failed: int = 0,
 ) -> AsyncRetrying:
     """Retry with exponential backoff and jitter (0.5 s up to `max_wait`), forever or, with
     `give_up_after`, until that many seconds have passed (the last error is then raised).
@@ -177,7 +193,8 @@ def retrying(
     Retries retriable errors only, or every Exception with `retry_all` (runtime polling, where a
     deleted queue or a revoked permission may come back). Sleeps with anyio, so a cancel scope
     (shutdown) interrupts the wait; `sleep` may instead return early (`Lifecycle.sleep`), so the
-    caller decides what an interrupted wait means.
+    caller decides what an interrupted wait means. `failed`: attempts that already failed (and
+    waited) before this one, so the backoff goes on from there.
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -186,15 +203,42 @@ def retrying(
             on_retry(exc, state.upcoming_sleep)
 
     return AsyncRetrying(
-        retry=retry_if_exception(
-            lambda exc: isinstance(exc, Exception) and (retry_all or is_retriable(exc))
-        ),
-        wait=wait_exponential_jitter(multiplier=0.5, max=max_wait),
+        retry=retry_if_exception(lambda exc: _retried(exc, retry_all)),
+        wait=_backoff(max_wait, failed),
         before_sleep=before_sleep,
         sleep=sleep,
         stop=stop_after_delay(give_up_after) if give_up_after is not None else stop_never,
         reraise=True,
     )
+
+
+def _retried(exc: BaseException, retry_all: bool) -> bool:
+    return isinstance(exc, Exception) and (retry_all or is_retriable(exc))
+
+
+async def retried(
+    call: Callable[[], Awaitable[T]],
+    on_retry: Callable[[BaseException, float], None],
+    retry_all: bool = False,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> T:
+    """`call()`'s result, retried as `retrying` retries while it fails.
+
+    The same policy, but the retry machinery is built only after a failure: a call that
+    succeeds (every steady-state receive and GetRecords) costs one await, not a tenacity loop.
+    """
+    try:
+        return await call()
+    except Exception as exc:
+        if not _retried(exc, retry_all):
+            raise
+        wait = _backoff(30.0, 0)(cast(RetryCallState, SimpleNamespace(attempt_number=1)))
+        on_retry(exc, wait)
+    await sleep(wait)
+    async for attempt in retrying(on_retry, retry_all, sleep=sleep, failed=1):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: retrying never stops without a result or an error")
 
 
 async def until_stopped(

@@ -7,6 +7,8 @@ What an invocation *means* (delete, retry, bisect, discard) stays with each sour
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +17,15 @@ import anyio
 from poller.errors import InvokeError, Throttled
 from poller.model import InvokeResult, Outcome, Verdict
 from poller.runtime import Runtime
+
+_ids = random.Random()  # noqa: S311 - request ids are names, not secrets
+
+
+def new_request_id() -> str:
+    """A fresh version-4 UUID, Lambda's request id format. Ids name invocations in logs and
+    contexts, never secrets, so they come from a seeded PRNG rather than `uuid4()`'s system
+    call on every batch."""
+    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
 
 
 class Invocations:
@@ -34,6 +45,15 @@ class Invocations:
         self._labels = labels
         self._log = log
         self._slots = slots
+        # This mapping's series, looked up once (a lookup by labels costs a few µs per call).
+        m = runtime.metrics
+        self._concurrent = m.concurrent_executions.labels(*labels)
+        self._throttles = m.throttles.labels(*labels)
+        self._failed = m.failed_invoke_events.labels(*labels)
+        self._invocations = m.invocations.labels(*labels)
+        self._invoked = m.invoked_events.labels(*labels)
+        self._duration = m.duration.labels(*labels)
+        self._errors = m.errors.labels(*labels)
 
     async def call(
         self, invoke: Callable[[], Awaitable[InvokeResult]], batch_id: str, size: int
@@ -43,21 +63,20 @@ class Invocations:
         An InvokeError (target unreachable, refused, throttled) counts the batch's records as
         FailedInvokeEventCount, and a Throttled as a throttle too; it is logged, not raised.
         """
-        m = self._rt.metrics
         async with self._slots:
-            m.concurrent_executions.labels(*self._labels).inc()
+            self._concurrent.inc()
             try:
                 return await invoke()
             except InvokeError as exc:
                 if isinstance(exc, Throttled):
-                    m.throttles.labels(*self._labels).inc()
-                m.failed_invoke_events.labels(*self._labels).inc(size)
+                    self._throttles.inc()
+                self._failed.inc(size)
                 self._log.warning(
                     "invoke_failed", batch_id=batch_id, size=size, error=str(exc)[:500]
                 )
                 return None
             finally:
-                m.concurrent_executions.labels(*self._labels).dec()
+                self._concurrent.dec()
 
     def account(
         self,
@@ -70,15 +89,14 @@ class Invocations:
     ) -> None:
         """Count an invocation that reached the function (`failed` of its `size` records did
         not succeed) and log it as `event` with `fields` and the outcome."""
-        m, labels = self._rt.metrics, self._labels
-        m.invocations.labels(*labels).inc()
-        m.invoked_events.labels(*labels).inc(size)
-        m.duration.labels(*labels).observe(result.duration)
+        self._invocations.inc()
+        self._invoked.inc(size)
+        self._duration.observe(result.duration)
         if result.error is not None:
-            m.errors.labels(*labels).inc()
-        self._rt.status.result(labels[0], outcome.verdict is Verdict.SUCCESS)
+            self._errors.inc()
+        self._rt.status.result(self._labels[0], outcome.verdict is Verdict.SUCCESS)
         if failed:
-            m.failed_invoke_events.labels(*labels).inc(failed)
+            self._failed.inc(failed)
         self._log.info(
             event,
             **fields,

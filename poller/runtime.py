@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from poller.aws import Aws, describe
 from poller.lifecycle import Lifecycle
 from poller.telemetry.http import Readiness
@@ -14,6 +16,13 @@ from poller.telemetry.status import StatusBoard
 
 # Settlement (deletes, checkpoints) runs shielded from cancellation but never longer than this.
 SETTLE_TIMEOUT = 30.0
+
+
+def settlement() -> anyio.CancelScope:
+    """The scope settlement runs in: shielded from shutdown's cancellation, cancelled by its
+    own deadline (`SETTLE_TIMEOUT`); check `cancelled_caught` after it. One scope, not two:
+    settlement runs once per batch."""
+    return anyio.CancelScope(shield=True, deadline=anyio.current_time() + SETTLE_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)

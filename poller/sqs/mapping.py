@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ import anyio
 import structlog
 
 from poller.arns import Arn
-from poller.aws import describe, retrying, until_stopped
+from poller.aws import describe, retried, until_stopped
 from poller.batching import (
     SQS_LONG_POLL_SECONDS,
     GatherPolicy,
@@ -26,11 +25,11 @@ from poller.config.rules import visibility_timeout_issue
 from poller.config.settings import FunctionConfig
 from poller.errors import InvokeError, StartupError, checking_source
 from poller.filtering.records import record_filter
-from poller.invocation import Invocations
+from poller.invocation import Invocations, new_request_id
 from poller.invokers import Invoker
 from poller.model import Batch, InvokeResult, SqsMessage, Verdict
 from poller.responses import interpret, settled
-from poller.runtime import SETTLE_TIMEOUT, Runtime, source_error_recorder
+from poller.runtime import Runtime, settlement, source_error_recorder
 from poller.sources.sqs import QueueInfo, SqsQueue
 from poller.sqs import scaling
 
@@ -85,6 +84,8 @@ class SqsMapping:
             runtime, self._labels, self._log, anyio.CapacityLimiter(self._policy.cap)
         )
         self._keep = record_filter(config.filter_patterns, "sqs")
+        self._polled = runtime.metrics.polled_events.labels(*self._labels)
+        self._deleted = runtime.metrics.deleted_events.labels(*self._labels)
 
     async def run(self) -> None:
         """Check the queue, then keep the target number of pollers running until shutdown."""
@@ -165,7 +166,7 @@ class SqsMapping:
     async def _release(self, messages: list[SqsMessage]) -> None:
         """Make never-invoked messages visible now; if SQS refuses, they wait out their timeout."""
         assert self._queue is not None
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT):
+        with settlement():
             try:
                 await self._queue.change_visibility(messages, 0)
             except Exception as exc:
@@ -215,17 +216,22 @@ class SqsMapping:
         assert self._queue is not None
         lifecycle = self._rt.lifecycle
         messages: list[SqsMessage] = []
+        queue = self._queue
         cut_off = contextlib.nullcontext if self._rt.finish_receives else lifecycle.intake
-        async for attempt in retrying(
-            self._on_source_error("ReceiveMessage"), retry_all=True, sleep=lifecycle.sleep
-        ):
-            with attempt, cut_off():
+
+        async def receive() -> list[SqsMessage]:
+            with cut_off():
                 async with self._receive_lock or contextlib.nullcontext():
                     if lifecycle.stopping.is_set():
                         return []
-                    messages = await self._queue.receive(max_messages, wait)
+                    return await queue.receive(max_messages, wait)
+            return []  # cut off by shutdown
+
+        messages = await retried(
+            receive, self._on_source_error("ReceiveMessage"), retry_all=True, sleep=lifecycle.sleep
+        )
         self._rt.readiness.set(self.name, True)
-        self._rt.metrics.polled_events.labels(*self._labels).inc(len(messages))
+        self._polled.inc(len(messages))
         return messages
 
     async def _filter(self, messages: list[SqsMessage]) -> list[SqsMessage]:
@@ -237,18 +243,23 @@ class SqsMapping:
         if len(kept) < len(messages):
             dropped = [m for m, keep in zip(messages, verdicts, strict=True) if not keep]
             self._rt.metrics.filtered_out_events.labels(*self._labels).inc(len(dropped))
-            await self._delete(dropped, Batch(f"filtered-{uuid.uuid4()}", tuple(dropped)))
+            await self._delete(dropped, Batch(f"filtered-{new_request_id()}", tuple(dropped)))
         return kept
 
     async def _process(self, messages: list[SqsMessage]) -> None:
-        groups = split_groups(messages) if self._queue and self._queue.info.fifo else [messages]
+        if not (self._queue and self._queue.info.fifo):
+            await self._invoke_and_settle(messages)  # one batch: no task group needed
+            return
+        groups = split_groups(messages)
         async with anyio.create_task_group() as tg:
             for group in groups:
                 tg.start_soon(self._invoke_and_settle, group)
 
     async def _invoke_and_settle(self, messages: Sequence[SqsMessage]) -> None:
-        batch = Batch(str(uuid.uuid4()), tuple(messages))
-        request_id = str(uuid.uuid4())
+        # A batch is invoked once (a failure returns it to the queue), so its request id
+        # names the batch too.
+        request_id = new_request_id()
+        batch = Batch(request_id, tuple(messages))
         result = await self._invocations.call(
             lambda: self._invoke(batch, request_id), batch.batch_id, len(messages)
         )
@@ -294,7 +305,7 @@ class SqsMapping:
     async def _delete(self, messages: list[SqsMessage], batch: Batch) -> None:
         assert self._queue is not None
         # Deleting what succeeded is the last phase of shutdown too: shielded, but bounded.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT) as scope:
+        with settlement() as scope:
             try:
                 report = await self._queue.delete(messages)
             except Exception as exc:
@@ -308,7 +319,7 @@ class SqsMapping:
         if scope.cancelled_caught:
             self._log.error("delete_timed_out", batch_id=batch.batch_id, count=len(messages))
             return
-        self._rt.metrics.deleted_events.labels(*self._labels).inc(report.deleted)
+        self._deleted.inc(report.deleted)
         for message_id, code in report.failed:
             self._log.warning(
                 "delete_entry_failed",
