@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -27,14 +28,27 @@ _SECRET_TEXT = re.compile(
 REDACTED = "[redacted]"
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return key != "event" and _SECRET_KEYS.search(key) is not None
+
+
+def _scrub(match: re.Match[str]) -> str:
+    return f"{match[1]}{match[2]}{REDACTED}"
+
+
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor: credentials never reach the logs, whatever an error message or
-    a handler's log call carries."""
-    for key, value in list(event.items()):
-        if _SECRET_KEYS.search(key) and key != "event":
+    a handler's log call carries.
+
+    Runs for every line, so it stays cheap: a key's verdict is remembered, and text is only
+    rewritten where the pattern is found (one C-level scan per string value).
+    """
+    for key, value in event.items():  # values are replaced in place; no key is added
+        if _secret_key(key):
             event[key] = REDACTED
-        elif isinstance(value, str):
-            event[key] = _SECRET_TEXT.sub(rf"\1\2{REDACTED}", value)
+        elif type(value) is str and _SECRET_TEXT.search(value) is not None:
+            event[key] = _SECRET_TEXT.sub(_scrub, value)
     return event
 
 
