@@ -37,7 +37,7 @@ class StreamContext:
         default_factory=lambda: anyio.CapacityLimiter(10_000)
     )
 
-    @property
+    @functools.cached_property
     def labels(self) -> tuple[str, str, str]:
         """mapping, function, source (kinesis | dynamodb)."""
         return (self.name, self.config.function, self.config.arn.service)

@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 import anyio
 from botocore.exceptions import ClientError
 
-from poller.aws import describe, retrying, until_stopped
+from poller.aws import describe, retried, until_stopped
 from poller.batching import fit, payload_bytes, window_wait
 from poller.errors import LeaseLost, error_code
 from poller.model import StreamRecord
-from poller.runtime import SETTLE_TIMEOUT
+from poller.runtime import settlement
 from poller.sources.shards import SHARD_END, TRIM_HORIZON, Position, ShardInfo, reached_end
 from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
+from poller.streams.checkpoints import CheckpointWriter
 from poller.streams.context import StreamContext
-from poller.streams.delivery import Delivery
+from poller.streams.delivery import Delivery, Finish
 from poller.streams.progress import ShardProgress, lane_of
 from poller.streams.tumbling import Tumbling
 from poller.streams.windows import CLOSE_GRACE, is_over, same_window
@@ -62,9 +63,12 @@ class ShardReader:
         self._room = anyio.Event()
         self._reading = True
         self._labels = (*ctx.labels, shard.shard_id)
+        self._polled = ctx.runtime.metrics.polled_events.labels(*ctx.labels)
+        self._lag = ctx.runtime.metrics.shard_lag.labels(*self._labels)
         self._log = ctx.log.bind(shard=shard.shard_id)
         self._ended = False
         self._tip_seen_at: float | None = None  # when the reader last saw nothing left to read
+        self._writer = CheckpointWriter(self._save)
 
     @property
     def buffered(self) -> int:
@@ -73,15 +77,20 @@ class ShardReader:
     async def run(self) -> bool:
         """Process the shard; True once it is finished and SHARD_END is checkpointed."""
         self._log.info("shard_started", position=self._position.kind, after=self._last_sequence)
-        async with anyio.create_task_group() as lanes:
-            for lane in self._lanes:
-                lanes.start_soon(self._lane_loop, lane)
+        async with anyio.create_task_group() as writing:
+            writing.start_soon(self._writer.run)
             try:
-                self._ended = await self._read_loop()
+                async with anyio.create_task_group() as lanes:
+                    for lane in self._lanes:
+                        lanes.start_soon(self._lane_loop, lane)
+                    try:
+                        self._ended = await self._read_loop()
+                    finally:
+                        self._reading = False
+                        for lane in self._lanes:
+                            lane.changed.set()
             finally:
-                self._reading = False
-                for lane in self._lanes:
-                    lane.changed.set()
+                self._writer.close()  # what is queued is written before the group exits
         if self._ended and self._progress.idle:
             await self._save(SHARD_END)
             self._log.info("shard_finished")
@@ -99,18 +108,19 @@ class ShardReader:
     async def _read_loop(self) -> bool:
         pace = self.ctx.source.pace
         iterator = await self._acquire(self._position)
-        last_call = 0.0
+        next_call = 0.0  # pace: min_interval after a page with records, idle_interval after none
         while iterator is not None:
+            # One intake scope per read, the wait before it included: shutdown cuts either.
             with self.ctx.runtime.lifecycle.intake() as scope:
                 while self.buffered >= self._capacity:
                     self._room = anyio.Event()
                     await self._room.wait()
-                await anyio.sleep(max(0.0, last_call + pace.min_interval - time.monotonic()))
+                await anyio.sleep(max(0.0, next_call - time.monotonic()))
                 limit = max(1, min(pace.max_records, self._capacity - self.buffered))
                 page = await self._read(iterator, limit)
             if scope.cancel_called:
                 return False
-            last_call = time.monotonic()
+            next_call = time.monotonic() + pace.min_interval
             if page is None:  # the iterator expired or points at trimmed data: acquire again
                 iterator = await self._acquire(self._resume_position())
                 continue
@@ -127,8 +137,7 @@ class ShardReader:
                 return True
             iterator = page.next_iterator
             if not page.records:
-                with self.ctx.runtime.lifecycle.intake():
-                    await anyio.sleep(pace.idle_interval)
+                next_call += pace.idle_interval - pace.min_interval
         return False
 
     def _resume_position(self) -> Position:
@@ -163,33 +172,33 @@ class ShardReader:
         )
 
     async def _read(self, iterator: str, limit: int) -> Page | None:
-        async for attempt in retrying(self.ctx.on_source_error("GetRecords"), retry_all=True):
-            with attempt:
-                try:
-                    return await self.ctx.source.read(self.shard.shard_id, iterator, limit)
-                except ClientError as exc:
-                    code = error_code(exc)
-                    if code == EXPIRED_ITERATOR:
-                        self._log.info("iterator_expired")
-                        return None
-                    if code == TRIMMED_DATA:
-                        self._log.warning("iterator_trimmed", **describe(exc))
-                        self._position, self._last_sequence = TRIM_HORIZON, None
-                        return None
-                    raise
-        raise AssertionError("unreachable: retrying never stops without a result")
+        async def read() -> Page | None:
+            try:
+                return await self.ctx.source.read(self.shard.shard_id, iterator, limit)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == EXPIRED_ITERATOR:
+                    self._log.info("iterator_expired")
+                    return None
+                if code == TRIMMED_DATA:
+                    self._log.warning("iterator_trimmed", **describe(exc))
+                    self._position, self._last_sequence = TRIM_HORIZON, None
+                    return None
+                raise
+
+        return await retried(read, self.ctx.on_source_error("GetRecords"), retry_all=True)
 
     def _accept(self, page: Page) -> list[StreamRecord]:
         """Route a page's records to their lanes; returns those FilterCriteria filtered out."""
         m = self.ctx.runtime.metrics
-        m.polled_events.labels(*self.ctx.labels).inc(len(page.records))
+        self._polled.inc(len(page.records))
         if page.millis_behind_latest is not None:
             lag = page.millis_behind_latest / 1000
         elif page.records:
             lag = max(0.0, time.time() - page.records[-1].arrival)
         else:
             lag = 0.0
-        m.shard_lag.labels(*self._labels).set(lag)
+        self._lag.set(lag)
         if not page.records or page.millis_behind_latest == 0:
             self._tip_seen_at = time.time()
         if not page.records:
@@ -213,8 +222,9 @@ class ShardReader:
 
     async def _lane_loop(self, lane: _Lane) -> None:
         shard_id, size = self.shard.shard_id, self.ctx.config.tumbling_window_in_seconds
-        tumbling = Tumbling(size, self.ctx, shard_id, self._finish, self._log) if size else None
-        delivery = tumbling or Delivery(self.ctx, shard_id, self._finish, self._log)
+        finish = self._lane_finish()
+        tumbling = Tumbling(size, self.ctx, shard_id, finish, self._log) if size else None
+        delivery = tumbling or Delivery(self.ctx, shard_id, finish, self._log)
         while True:
             head = await self._gather(lane, tumbling)
             if head is None:
@@ -266,13 +276,28 @@ class ShardReader:
                 return None
 
     async def _finish(self, records: Sequence[StreamRecord]) -> None:
+        """Records have ended: the checkpoint moves past them when the watermark does, written
+        in the background (checkpoints.py)."""
         watermark = self._progress.finish(r.sequence_number for r in records)
         if watermark is not None:
-            await self._save(watermark)
+            self._writer.put(watermark)
+
+    def _lane_finish(self) -> Finish:
+        """A lane's `_finish`: it also waits until every checkpoint asked for before the lane's
+        previous finish is written, so a crash redelivers at most one more batch per lane."""
+        previous = 0
+
+        async def finish(records: Sequence[StreamRecord]) -> None:
+            nonlocal previous
+            await self._finish(records)
+            await self._writer.settled(previous)
+            previous = self._writer.asked
+
+        return finish
 
     async def _save(self, checkpoint: str) -> None:
         # A checkpoint is settlement: shielded from shutdown, but bounded.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT) as scope:
+        with settlement() as scope:
             try:
                 await self.ctx.save_checkpoint(self.shard.shard_id, checkpoint)
             except LeaseLost:  # another replica owns the shard now and resumes from its lease
