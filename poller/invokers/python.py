@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import importlib
 import inspect
 import json
@@ -17,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import structlog
 
 from poller.config.settings import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers.context import FunctionIdentity, LambdaContext
+from poller.invokers.handoff import run_in_worker
 from poller.invokers.runtime_errors import exit_status, exited, timed_out
 from poller.model import FunctionError, InvokeResult
 
@@ -129,10 +130,10 @@ def _boxed(
 class PythonInvoker:
     """Calls a handler in this process.
 
-    Sync handlers run in worker threads, at most `max_threads` at once; the function timeout
-    starts when the handler starts. At the deadline the invocation fails as Lambda's "Task timed
-    out"; a thread cannot be killed, so a timed-out sync handler is abandoned and finishes on its
-    own (use process isolation for a hard kill).
+    Sync handlers run in long-lived worker threads (handoff.py), at most `max_threads` at
+    once; the function timeout starts when the handler starts. At the deadline the invocation
+    fails as Lambda's "Task timed out"; a thread cannot be killed, so a timed-out sync handler is
+    abandoned and finishes on its own (use process isolation for a hard kill).
 
     `invoke` never raises for what the handler does: an exception, a BaseException other than
     cancellation (KeyboardInterrupt, GeneratorExit, sys.exit: Runtime.ExitError, as when the
@@ -148,7 +149,6 @@ class PythonInvoker:
         self._timeout = float(function.timeout)
         self._is_async = inspect.iscoroutinefunction(handler)
         self._threads = anyio.CapacityLimiter(function.max_threads)
-        self._unbounded = anyio.CapacityLimiter(math.inf)
 
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
         if self._is_async:
@@ -185,9 +185,7 @@ class PythonInvoker:
     async def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
         if self._is_async:
             return await self._handler(event, context)
-        value, error = await anyio.to_thread.run_sync(
-            _boxed, self._handler, event, context, abandon_on_cancel=True, limiter=self._unbounded
-        )
+        value, error = await run_in_worker(functools.partial(_boxed, self._handler, event, context))
         if error is not None:
             raise error
         return value
