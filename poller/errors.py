@@ -1,23 +1,15 @@
-"""Errors that carry their retry contract, and the one place botocore errors are classified."""
+"""Errors that carry their retry contract, and the one place botocore errors are classified.
+
+botocore is imported inside the functions that classify its errors, not here: the configuration
+layer raises ConfigError and InvalidPattern, and `poller validate` must not load botocore for
+them (tests/unit/test_cli_imports.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
 
 
 class PollerError(Exception):
@@ -130,6 +122,8 @@ MISSING_QUEUE_CODES = frozenset(
 
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore error, or the exception class name."""
+    from botocore.exceptions import ClientError
+
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "Unknown"))
     return type(exc).__name__
@@ -142,6 +136,8 @@ def source_refused(path: str, exc: Exception) -> StartupError | None:
     for good (AccessDenied, expired or missing credentials, a malformed request): at start-up
     these exit 2 naming `path`; a mapping started later fails alone.
     """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     if isinstance(exc, StartupError):
         return StartupError(f"{path}: {exc}")
     if isinstance(exc, (ClientError, BotoCoreError)) and not is_retriable(exc):
@@ -167,6 +163,17 @@ def is_retriable(exc: BaseException) -> bool:
     own errors whose class says so (`PollerError.retriable`)."""
     if isinstance(exc, PollerError):
         return exc.retriable
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        ReadTimeoutError,
+    )
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
     if isinstance(exc, (EndpointConnectionError, BotoConnectionError, ReadTimeoutError)):
         return True
     if isinstance(exc, ClientError):

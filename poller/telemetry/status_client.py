@@ -1,10 +1,12 @@
-"""`poller status`: each mapping's state, read from a running daemon's GET /mappings."""
+"""`poller status`: each mapping's state, read from a running daemon's GET /mappings.
+
+urllib is imported where it is used: `poller.cli` imports this module for DEFAULT_URL, and
+`poller version` / `validate` should not pay for http.client and ssl.
+"""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:9102"
@@ -13,6 +15,8 @@ DEFAULT_URL = "http://127.0.0.1:9102"
 def fetch(url: str, timeout: float = 5.0) -> list[dict[str, Any]]:
     """The daemon's mappings; raises OSError (URLError) when it cannot be reached, ValueError
     for a URL that is not http(s)."""
+    import urllib.request
+
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {url!r}")
     with urllib.request.urlopen(  # noqa: S310 - the scheme is checked above
@@ -49,6 +53,8 @@ def table(mappings: list[dict[str, Any]]) -> str:
 
 def run_status(url: str, as_json: bool) -> int:
     """Print the status; exit 0, or 1 when the daemon cannot be reached."""
+    import urllib.error
+
     try:
         mappings = fetch(url)
     except (OSError, ValueError, KeyError) as exc:
