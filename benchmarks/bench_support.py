@@ -1,13 +1,18 @@
-"""What the end-to-end benchmarks in this directory share: moto's server, poller's metrics, runs.
+"""What the end-to-end benchmarks in this directory share: servers, poller's metrics, runs.
 
-- `run_benchmark`: the body of every benchmark's `main()`: moto up, the rounds, moto down, report;
-- `MotoServer`, `run_against_moto`, `sigterm_as_exit`: moto's server in its own process, never
-  left running (stopped by PID, on SIGTERM / SIGHUP too, and on Linux when the benchmark dies);
-- `client_config`, `prepare_process`: the same client settings and process set-up as poller;
+- `run_benchmark`: the body of every benchmark's `main()`: the server up, the rounds, the server
+  down, report;
+- `Server`, `MotoServer`, `run_against_server`, `sigterm_as_exit`: the AWS-compatible server in
+  its own process, never left running (stopped by PID, on SIGTERM / SIGHUP too, and on Linux when
+  the benchmark dies); ministack and an external endpoint are in `fast_server.py`;
+- `process_cpu_seconds`: user + system CPU of processes, read from /proc;
+- `client_config`, `prepare_process`, `server_account`: the same client settings and process
+  set-up as poller, and the account the server puts resources in;
 - `sample`, `api_calls`: figures read from a `Metrics` registry;
 - `run_daemon_until`, `run_tasks_until`: run a contender until a condition, stop it, time the stop;
-- `add_common_options`, `command_line`, `environment`, `print_report`: the command-line options
-  and the report (table or JSON) every benchmark has.
+- `run_peer`: a contender in another process (node, another Python) speaking JSON lines;
+- `add_common_options`, `command_line`, `environment`, `print_report`, `row`: the command-line
+  options and the report (table or JSON, with its `rows`) every benchmark has.
 
 The benchmarks are run as `python benchmarks/<name>.py`, so this directory is on `sys.path` and a
 plain `import bench_support` works (mypy finds it through `mypy_path`).
@@ -16,6 +21,7 @@ plain `import bench_support` works (mypy finds it through `mypy_path`).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import json
@@ -31,12 +37,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import anyio
+import structlog
 from aiobotocore.config import AioConfig
 from anyio.abc import TaskStatus
 
@@ -51,10 +59,73 @@ ACCOUNT = "123456789012"  # moto's default account
 PR_SET_PDEATHSIG = 1  # prctl(2): signal the child when this process dies
 
 T = TypeVar("T")
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - poller's log lines, for the process's life
 
 
 # ---------------------------------------------------------------------------------------------
-# moto's server, in its own process
+# The server: moto's here, ministack's and an external endpoint in fast_server.py
+
+
+class Server(Protocol):
+    """An AWS-compatible endpoint the benchmark runs against, started and stopped by it (or not)."""
+
+    name: str  # moto, ministack, endpoint
+    url: str
+
+    @property
+    def pid(self) -> int | None:
+        """The server's (leading) process while started, if known."""
+
+    def start(self) -> None:
+        """Launch and wait until it answers; RuntimeError if it cannot (then call `stop()`)."""
+
+    def stop(self) -> None:
+        """Stop it, whatever state it is in; safe to call twice or when not started."""
+
+    def reset(self) -> bool:
+        """Wipe every resource; False if this server cannot (the caller deletes its own).
+
+        Blocking: from async code call it through `anyio.to_thread.run_sync`."""
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU its processes have used so far; None if not known."""
+
+    def describe(self) -> dict[str, str]:
+        """What to print about it in the report (version, PID)."""
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pids: Iterable[int]) -> float | None:
+    """utime + stime of these processes from /proc/<pid>/stat (10 ms granularity); None if
+    none of them is readable (not Linux, or all gone)."""
+    total = 0
+    found = False
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+        found = True
+    return total / CLOCK_TICKS if found else None
+
+
+def process_group(pgid: int) -> list[int]:
+    """The PIDs of every live process in process group `pgid` (from /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(text.rsplit(")", 1)[1].split()[2]) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 class MotoServer:
@@ -65,6 +136,8 @@ class MotoServer:
     SIGTERM from the kernel if this process dies without running `stop()` (SIGKILL, a crash), so
     no server is left behind.
     """
+
+    name = "moto"
 
     def __init__(self) -> None:
         self.port = _free_port()
@@ -113,13 +186,21 @@ class MotoServer:
         except OSError:
             return False
 
-    def reset(self) -> None:
+    def reset(self) -> bool:
         """POST /moto-api/reset: wipe every backend (queues, streams, CloudWatch data moto keeps).
 
         Blocking: from async code call it through `anyio.to_thread.run_sync`."""
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30):
             pass
+        return True
+
+    def cpu_seconds(self) -> float | None:
+        """The server process's CPU so far (moto_server runs in one process)."""
+        return process_cpu_seconds([self._proc.pid]) if self._proc is not None else None
+
+    def describe(self) -> dict[str, str]:
+        return {"moto": metadata.version("moto"), "url": self.url}
 
     def tail(self, limit: int = 4000) -> str:
         """The last `limit` characters of the server's combined stdout and stderr."""
@@ -172,28 +253,36 @@ def sigterm_as_exit() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_against_moto(benchmark: Callable[[MotoServer], Awaitable[T]]) -> T | None:
-    """Start a `MotoServer`, run `benchmark(server)` in a fresh event loop, stop the server.
+S = TypeVar("S", bound=Server)
+
+
+def run_against_server(server: S, benchmark: Callable[[S], Awaitable[T]]) -> T | None:
+    """Start `server`, run `benchmark(server)` in a fresh event loop, stop the server.
 
     Returns what the benchmark returns (which must not be None), or None if it raised
     TimeoutError (alone or inside an exception group; the caller reports it). Any other
     exception propagates. The server is stopped whatever happens: an exception, Ctrl-C,
-    SIGTERM / SIGHUP (see `sigterm_as_exit`); on Linux it also dies with this process (see
-    `MotoServer`).
+    SIGTERM / SIGHUP (see `sigterm_as_exit`); on Linux a server this process started also dies
+    with it (see `MotoServer`, `fast_server.MinistackServer`).
     """
     timed_out = False
     result: T | None = None
     with sigterm_as_exit():
-        moto = MotoServer()
         try:
-            moto.start()
-            print(f"moto_server pid {moto.pid} at {moto.url}", file=sys.stderr)
-            result = anyio.run(benchmark, moto)
+            server.start()
+            described = ", ".join(f"{k} {v}" for k, v in server.describe().items())
+            print(f"{server.name} pid {server.pid}: {described}", file=sys.stderr)
+            result = anyio.run(benchmark, server)
         except* TimeoutError:
             timed_out = True
         finally:
-            moto.stop()
+            server.stop()
     return None if timed_out else result
+
+
+def run_against_moto(benchmark: Callable[[MotoServer], Awaitable[T]]) -> T | None:
+    """`run_against_server` with a fresh `MotoServer`."""
+    return run_against_server(MotoServer(), benchmark)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,7 +301,9 @@ def client_config(max_pool_connections: int) -> AioConfig:
 
 def prepare_process(log_level: str) -> None:
     """moto's dummy credentials and `REGION` in the environment (any session token or profile
-    removed, so nothing real is used), and poller's logging to the console at `log_level`."""
+    removed, so nothing real is used), and poller's logging at `log_level` as deployed (JSON
+    lines, every processor) but into /dev/null: its cost counts, its text does not flood the
+    report. (`warning` leaves out the per-batch lines.)"""
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",  # moto's dummy credentials
@@ -220,7 +311,19 @@ def prepare_process(log_level: str) -> None:
     )
     for var in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
         os.environ.pop(var, None)
-    configure(log_level, "console")
+    configure(log_level, "json")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_DEVNULL))
+
+
+async def server_account(url: str) -> str:
+    """The account the server puts this benchmark's resources in, as its STS says (moto:
+    123456789012; ministack and LocalStack: 000000000000 for a key id that is not 12 digits)."""
+    import aioboto3  # here: the benchmarks that never ask do not pay for the import
+
+    session = aioboto3.Session(region_name=REGION)
+    async with session.client("sts", endpoint_url=url, config=client_config(1)) as sts:
+        identity = await sts.get_caller_identity()
+    return str(identity["Account"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,6 +417,118 @@ async def run_tasks_until(
     return stop_requested
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A moment of a timed window: wall clock, this process's CPU, the server's CPU."""
+
+    at: float  # time.perf_counter()
+    cpu: float  # time.process_time(): every thread of this process
+    server_cpu: float | None
+
+    @classmethod
+    def now(cls, server_cpu: Callable[[], float | None]) -> Mark:
+        return cls(time.perf_counter(), time.process_time(), server_cpu())
+
+    def server_cpu_since(self, start: Mark) -> float | None:
+        """The server's CPU from `start` to this mark, if both were read."""
+        if self.server_cpu is None or start.server_cpu is None:
+            return None
+        return self.server_cpu - start.server_cpu
+
+
+# ---------------------------------------------------------------------------------------------
+# A contender in another process
+
+
+PEER_LINE_LIMIT = 1 << 24  # a `done` line may carry every message's figures (latency.py)
+
+
+@dataclass
+class PeerRun:
+    """What a contender in another process reported over one run."""
+
+    done: dict[str, Any]  # its `done` event: its own timing, CPU and counts
+    server_cpu_seconds: float | None  # the server's CPU between its `start` and `done` events
+    shutdown_seconds: float  # from reading `done` until the process had exited
+
+
+async def run_peer(
+    command: list[str],
+    *,
+    env: dict[str, str],
+    server_cpu: Callable[[], float | None],
+    wait_limit: float,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> PeerRun:
+    """Run `command` until it exits; it speaks JSON lines on stdout, one object per line with
+    an `event`: `start` (its timed window opens), any of its own (`ready`, ...), `done` (the
+    window closes; the object carries its figures), `stopped`; `error` with a `message` ends
+    the run with RuntimeError, as does an exit without `done`.
+
+    `on_event` sees every event as it is read. The server's CPU is sampled when `start` and
+    `done` are read. TimeoutError after `wait_limit` seconds. The process is killed by PID if it
+    is still running when this returns or is cancelled; on Linux it also gets SIGTERM if this
+    process dies (PR_SET_PDEATHSIG).
+    """
+    with tempfile.TemporaryFile() as errors:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=env,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            limit=PEER_LINE_LIMIT,
+        )
+        try:
+            with anyio.fail_after(wait_limit):
+                run = await _follow_peer(proc, server_cpu, on_event)
+        except RuntimeError as exc:
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", "replace")[-3000:]
+            raise RuntimeError(f"{shlex.join(command[:2])}: {exc}\n{tail}") from exc
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                with anyio.CancelScope(shield=True):
+                    await proc.wait()
+    return run
+
+
+async def _follow_peer(
+    proc: asyncio.subprocess.Process,
+    server_cpu: Callable[[], float | None],
+    on_event: Callable[[dict[str, Any]], None] | None,
+) -> PeerRun:
+    assert proc.stdout is not None
+    cpu_start: float | None = None
+    cpu_done: float | None = None
+    done: dict[str, Any] | None = None
+    done_at = 0.0
+    async for line in proc.stdout:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            print(f"  peer: {line.decode('utf-8', 'replace').rstrip()}", file=sys.stderr)
+            continue
+        kind = event.get("event")
+        if kind == "start":
+            cpu_start = server_cpu()
+        elif kind == "done":
+            cpu_done = server_cpu()
+            done_at = time.perf_counter()
+            done = event
+        elif kind == "error":
+            raise RuntimeError(event.get("message", "failed"))
+        if on_event is not None:
+            on_event(event)
+    status = await proc.wait()
+    if done is None:
+        raise RuntimeError(f"exited with {status} before reporting `done`")
+    spent = cpu_done - cpu_start if cpu_done is not None and cpu_start is not None else None
+    return PeerRun(done, spent, time.perf_counter() - done_at)
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line and report
 
@@ -329,9 +544,9 @@ def add_common_options(
     )
     parser.add_argument(
         "--log-level",
-        default="warning",
+        default="info",
         choices=("debug", "info", "warning", "error"),
-        help="poller's log level (warning: no per-batch log lines)",
+        help="poller's log level (info, its default: a line per batch, into /dev/null)",
     )
     parser.add_argument(
         "--timeout", type=float, default=timeout, help="give up on a run after this many seconds"
@@ -344,19 +559,52 @@ def add_common_options(
     )
 
 
+def int_list(low: int, high: int) -> Callable[[str], list[int]]:
+    """An argparse type: comma-separated integers in `low`..`high`, duplicates dropped."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"not a comma-separated list of integers: {text!r}"
+            ) from exc
+        if not values or any(not low <= v <= high for v in values):
+            raise argparse.ArgumentTypeError(f"values must be between {low} and {high}")
+        return list(dict.fromkeys(values))
+
+    return parse
+
+
+def name_list(choices: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type: a comma-separated subset of `choices`, in the order given."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        if not values or any(v not in choices for v in values):
+            raise argparse.ArgumentTypeError(
+                f"a comma-separated subset of {','.join(choices)}, not {text!r}"
+            )
+        return values
+
+    return parse
+
+
 def command_line() -> str:
     """This process's command line, shell-quoted, to head the report."""
     return shlex.join([sys.executable, *sys.argv])
 
 
-def environment() -> dict[str, str]:
-    """Python, platform, CPU count and the versions of the packages that shape the figures."""
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Python, platform, CPU count and the versions of the packages that shape the figures,
+    then `extra` (the server, the peers)."""
     versions = {pkg: metadata.version(pkg) for pkg in ("moto", "aioboto3", "botocore", "anyio")}
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": str(os.cpu_count()),
         **versions,
+        **(extra or {}),
     }
 
 
@@ -366,6 +614,7 @@ def print_report(
     wall_seconds: float,
     table: str,
     results: dict[str, Any],
+    extra_environment: dict[str, str] | None = None,
 ) -> None:
     """The report on stdout: with `opts.json` a JSON document (command, environment,
     parameters = every option but --json, then `results` in order, then wall_seconds);
@@ -373,42 +622,95 @@ def print_report(
     if opts.json:
         document = {
             "command": command,
-            "environment": environment(),
+            "environment": environment(extra_environment),
             "parameters": {k: v for k, v in vars(opts).items() if k != "json"},
             **results,
             "wall_seconds": wall_seconds,
         }
         print(json.dumps(document, indent=2))
     else:
-        env = ", ".join(f"{k} {v}" for k, v in environment().items())
+        env = ", ".join(f"{k} {v}" for k, v in environment(extra_environment).items())
         print(f"command: {command}")
         print(f"environment: {env}")
         print(table)
         print(f"wall time: {wall_seconds:.1f} s")
 
 
+def row(
+    section: str,
+    case: str,
+    contender: str,
+    value: float,
+    unit: str,
+    *,
+    cpu_ms_per_1k: float | None,
+    baseline_value: float | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One entry of a report's `rows`, the shape every benchmark shares so that one table can
+    hold them all; `ratio` is `value` / the baseline's (raw's) value from the same run, None
+    when the baseline did not run. `extra` adds keys after the common ones."""
+    return {
+        "section": section,
+        "case": case,
+        "contender": contender,
+        "value": value,
+        "unit": unit,
+        "cpu_ms_per_1k": cpu_ms_per_1k,
+        "baseline": "raw",
+        "ratio": value / baseline_value if baseline_value else None,
+        **extra,
+    }
+
+
+def rows_table(rows: list[dict[str, Any]]) -> str:
+    """`rows` as text: one line each, as an aggregator would print them."""
+    width = max([len(r["case"]) for r in rows] + [len("case")]) + 2
+    lines = [
+        f"  {'section':<12}{'case':<{width}}{'contender':<15}{'value':>11} {'unit':<9}"
+        f"{'CPU ms/1k':>11}{'server ms/1k':>14}{'ratio':>8}"
+    ]
+    for r in rows:
+        cpu = r["cpu_ms_per_1k"]
+        server = r.get("server_cpu_ms_per_1k")
+        ratio = r["ratio"]
+        lines.append(
+            f"  {r['section']:<12}{r['case']:<{width}}{r['contender']:<15}{r['value']:>11,.1f}"
+            f" {r['unit']:<9}{'-' if cpu is None else f'{cpu:,.1f}':>11}"
+            f"{'-' if server is None else f'{server:,.1f}':>14}"
+            f"{'-' if ratio is None else f'{ratio:.3f}':>8}"
+        )
+    return "\n".join(lines)
+
+
 def run_benchmark(
     opts: argparse.Namespace,
-    benchmark: Callable[[MotoServer, argparse.Namespace], Awaitable[T]],
+    benchmark: Callable[[Any, argparse.Namespace], Awaitable[T]],
     report: Callable[[T, argparse.Namespace], tuple[str, dict[str, Any]]],
     *,
     timeout_message: str,
+    server: Server | None = None,
+    extra_environment: dict[str, str] | None = None,
 ) -> int:
-    """Run `benchmark(moto, opts)` against a fresh moto server and print its report.
+    """Run `benchmark(server, opts)` against `server` (default: a fresh moto server) and print
+    its report.
 
     `report(result, opts)` gives the text table and the benchmark's own entries of the JSON
-    document (see `print_report`; the wall time covers moto's start, the benchmark and moto's
-    stop).
-    Returns the exit status: 0, or 1 after `error: <timeout_message>` on stderr if the
-    benchmark raised TimeoutError. Call `prepare_process` first.
+    document (see `print_report`; the wall time covers the server's start, the benchmark and
+    the server's stop). `extra_environment` and the server's `describe()` join the report's
+    environment. Returns the exit status: 0, or 1 after `error: <timeout_message>` on stderr if
+    the benchmark raised TimeoutError. Call `prepare_process` first.
     """
     command = command_line()
     wall = time.perf_counter()
-    result = run_against_moto(lambda moto: benchmark(moto, opts))
+    server = server if server is not None else MotoServer()
+    described = {k: v for k, v in server.describe().items() if k != "url"}
+    result = run_against_server(server, lambda s: benchmark(s, opts))
     if result is None:
         print(f"error: {timeout_message}", file=sys.stderr)
         return 1
     wall_seconds = time.perf_counter() - wall
     table, results = report(result, opts)
-    print_report(opts, command, wall_seconds, table, results)
+    extra = {"server": server.name, **described, **(extra_environment or {})}
+    print_report(opts, command, wall_seconds, table, results, extra)
     return 0

@@ -39,15 +39,11 @@ import anyio
 import bench_support as bench
 import fake_aws
 import noop_handler
-import structlog
 
 from poller.config.loader import parse_config
 from poller.events import dynamodb as dynamodb_events
 from poller.events import kinesis as kinesis_events
 from poller.events import sqs as sqs_events
-from poller.telemetry.logging import configure
-
-DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - open for the process's life
 
 SOURCES = ("sqs", "kinesis", "dynamodb")
 BATCH = {"sqs": 10, "kinesis": 100, "dynamodb": 100}
@@ -365,7 +361,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", choices=SOURCES, help="cProfile one run of this source")
     parser.add_argument("--idle-child", type=int, default=0, help=argparse.SUPPRESS)
     bench.add_common_options(parser, timeout=300, shutdown_limit=30)
-    parser.set_defaults(log_level="info")  # poller's default: one line per batch, as deployed
     opts = parser.parse_args(argv)
     opts.sources = [s for s in opts.sources.split(",") if s]
     if unknown := set(opts.sources) - set(SOURCES):
@@ -391,9 +386,6 @@ def profile(opts: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     bench.prepare_process(opts.log_level)
-    # Logged as poller logs when deployed (JSON lines, not a terminal), into /dev/null.
-    configure(opts.log_level, "json")
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(DEVNULL))
     if opts.profile:
         return profile(opts)
     command = bench.command_line()

@@ -1,25 +1,32 @@
-"""Kinesis stream throughput: poller against a minimal aioboto3 GetRecords loop, on moto's server.
+"""Kinesis stream throughput: poller against a minimal aioboto3 GetRecords loop and async-kinesis.
 
-Three variants drain the same shape of pre-filled stream (N records over 1 shard, then over 8)
-with a no-op handler, in alternating order, in one run: poller with SQLite checkpoints
-(`poller`), the same poller with the DynamoDB lease table (`leased`: every checkpoint a
-conditional UpdateItem, plus lease renewals and scans) and a hand-written loop (`raw`). The
-report gives records per second (median, min, max over the repeats), CPU seconds of this process
-per 1,000 records, the poller/raw and leased/poller ratios, and the leased variant's DynamoDB
-calls (UpdateItem and Scan per 1,000 records).
+Four variants drain the same shape of pre-filled stream (N records over each shard count in
+`--shards`) with a no-op handler, in alternating order, in one run against one server
+(ministack by default, moto, or any endpoint): poller with SQLite checkpoints (`poller`), the
+same poller with the DynamoDB lease table (`leased`: every checkpoint a conditional UpdateItem,
+plus lease renewals and scans), a hand-written loop (`raw`) and async-kinesis's Consumer
+(`async-kinesis`, in a process of its own). poller and leased run at each batch size of
+`--batch-size`; raw and async-kinesis do not batch for a handler, and run once per batch size
+too, as that case's baseline. The report gives records per second (median, min, max over the
+repeats), CPU per 1,000 records of the variant's process and of the server's, the poller/raw,
+leased/poller and async-kinesis/raw ratios, and the leased variant's DynamoDB calls (UpdateItem
+and Scan per 1,000 records).
 
-    python benchmarks/stream_throughput.py [--records 5000] [--repeats 5] [--shards 1,8] [--json]
+    python benchmarks/stream_throughput.py [--server ministack|moto] [--endpoint URL]
+        [--records N] [--repeats 5] [--shards 1,4,8] [--batch-size 100,1000] [--json]
     python benchmarks/stream_throughput.py --variants poller,leased   # a subset, in this order
     python benchmarks/stream_throughput.py --quick       # smoke run: 1,000 records, 1 repeat
 
 moto serves Kinesis GetRecords at roughly 10-20k records/s on a 2-core machine (see
-docs/testing.md): the absolute figures are the server's ceiling, the ratios are poller's.
+docs/testing.md), ministack about as fast: the absolute figures are the server's ceiling, the
+ratios are the variants'.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import gc
 import json
@@ -37,14 +44,17 @@ from typing import Any
 import aioboto3
 import anyio
 import bench_support as bench
+import fast_server
 import noop_handler
 
 from poller.config.loader import parse_config
 from poller.daemon import Daemon
 from poller.telemetry.metrics import Metrics
 
-VARIANTS = ("poller", "raw", "leased")
-RATIO_PAIRS = (("poller", "raw"), ("leased", "poller"))  # numerator/denominator, when both run
+VARIANTS = ("poller", "raw", "leased", "async-kinesis")
+# numerator/denominator, when both run
+RATIO_PAIRS = (("poller", "raw"), ("leased", "poller"), ("async-kinesis", "raw"))
+BASELINE = "raw"
 FAILOVER_SECONDS = 10.0  # state.failover_seconds of the leased variant (poller's default)
 RAW_LIMIT = 10000  # GetRecords Limit of the raw loop (Kinesis' maximum)
 PUT_CHUNK = 500  # PutRecords maximum
@@ -52,6 +62,12 @@ RECORD_PAD = 100  # bytes of filler per record: a small JSON document of ~130 by
 WARMUP_RECORDS = 200
 QUICK_RECORDS = 1000
 POOL_SIZE = 50  # the client pool poller uses for Kinesis (poller.streams.mapping)
+PEER_SCRIPT = bench.BENCH_DIR / "peers" / "async_kinesis_consumer.py"
+# async-kinesis: GetRecords at most 5 times a second per shard (Kinesis' limit and poller's pace;
+# its default is 1), and 0.2 s after an empty read instead of its default 2 s (its fetch loop
+# waits that long for every shard, which would stall the shards still draining).
+ASYNC_KINESIS_FETCH_RATE = 5
+ASYNC_KINESIS_EMPTY_SLEEP = 0.2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,10 +78,11 @@ POOL_SIZE = 50  # the client pool poller uses for Kinesis (poller.streams.mappin
 class RunResult:
     variant: str
     shards: int
+    batch_size: int  # poller's and leased's; raw and async-kinesis run without one
     round: int
     records: int
     seconds: float  # start of the variant (client creation / Daemon()) to the N-th record seen
-    cpu_seconds: float  # time.process_time() of this process over the same window
+    cpu_seconds: float  # the variant's process over the same window (this one but async-kinesis)
     seen: int  # records the handler counted (poller: = poller_invoked_events_total)
     read: int  # records returned by GetRecords (poller: poller_polled_events_total)
     get_records_calls: int
@@ -75,6 +92,7 @@ class RunResult:
     # leased: poller's DynamoDB calls by operation over the whole run, start-up (DescribeTable,
     # CreateTable, lease creation and takes) and shutdown (lease releases) included
     dynamodb_calls: dict[str, int] = field(default_factory=dict)
+    server_cpu_seconds: float | None = None  # the server's processes over the same window
 
     @property
     def rate(self) -> float:
@@ -83,6 +101,12 @@ class RunResult:
     @property
     def cpu_per_1000(self) -> float:
         return 1000 * self.cpu_seconds / self.records
+
+    @property
+    def server_cpu_per_1000(self) -> float | None:
+        if self.server_cpu_seconds is None:
+            return None
+        return 1000 * self.server_cpu_seconds / self.records
 
     def dynamodb_per_1000(self, operation: str) -> float:
         return 1000 * self.dynamodb_calls.get(operation, 0) / self.records
@@ -96,18 +120,22 @@ class Target:
     stream_name: str
     stream_arn: str
     shards: int
+    batch_size: int
     records: int
+    server_cpu: Callable[[], float | None]
 
 
 @dataclass
 class Summary:
     variant: str
     shards: int
+    batch_size: int
     repeats: int
     median_rate: float
     min_rate: float
     max_rate: float
     median_cpu_per_1000: float
+    median_server_cpu_per_1000: float | None
     median_seconds: float
     median_shutdown_seconds: float
     get_records_calls_per_run: float
@@ -118,17 +146,20 @@ class Summary:
     scan_per_1000: float
 
 
-def summarise(variant: str, shards: int, runs: list[RunResult]) -> Summary:
+def summarise(variant: str, shards: int, batch_size: int, runs: list[RunResult]) -> Summary:
     rates = [r.rate for r in runs]
     operations = sorted({op for r in runs for op in r.dynamodb_calls})
+    server_cpu = [v for r in runs if (v := r.server_cpu_per_1000) is not None]
     return Summary(
         variant=variant,
         shards=shards,
+        batch_size=batch_size,
         repeats=len(runs),
         median_rate=statistics.median(rates),
         min_rate=min(rates),
         max_rate=max(rates),
         median_cpu_per_1000=statistics.median(r.cpu_per_1000 for r in runs),
+        median_server_cpu_per_1000=statistics.median(server_cpu) if server_cpu else None,
         median_seconds=statistics.median(r.seconds for r in runs),
         median_shutdown_seconds=statistics.median(r.shutdown_seconds for r in runs),
         get_records_calls_per_run=statistics.mean(r.get_records_calls for r in runs),
@@ -145,8 +176,8 @@ def summarise(variant: str, shards: int, runs: list[RunResult]) -> Summary:
 # The stream each run drains
 
 
-def stream_arn(name: str) -> str:
-    return f"arn:aws:kinesis:{bench.REGION}:{bench.ACCOUNT}:stream/{name}"
+def stream_arn(account: str, name: str) -> str:
+    return f"arn:aws:kinesis:{bench.REGION}:{account}:stream/{name}"
 
 
 async def create_filled_stream(admin: Any, name: str, shards: int, records: int) -> None:
@@ -196,14 +227,21 @@ async def count_stored(admin: Any, name: str) -> dict[str, int]:
 
 @dataclass
 class Finish:
-    """When the handler saw the N-th record: wall clock and this process's CPU at that moment."""
+    """When the handler saw the N-th record: wall clock, this process's CPU and the server's
+    CPU at that moment."""
 
     done: anyio.Event = field(default_factory=anyio.Event)
     at: float = 0.0
     cpu: float = 0.0
+    server_cpu: float | None = None
+
+    def server_cpu_since(self, start: bench.Mark) -> float | None:
+        if self.server_cpu is None or start.server_cpu is None:
+            return None
+        return self.server_cpu - start.server_cpu
 
 
-def arm_counter(records: int) -> Finish:
+def arm_counter(records: int, server_cpu: Callable[[], float | None]) -> Finish:
     """Reset the handler's record counter; `Finish` is filled in by the thread that handles
     the N-th record (a poller worker thread, or the event loop for the raw loop)."""
     finish = Finish()
@@ -212,6 +250,7 @@ def arm_counter(records: int) -> Finish:
     def reached() -> None:
         finish.at = time.perf_counter()
         finish.cpu = time.process_time()
+        finish.server_cpu = server_cpu()
         loop.call_soon_threadsafe(finish.done.set)
 
     noop_handler.COUNTER.arm(records, reached)
@@ -237,7 +276,7 @@ def poller_config_text(target: Target, state: dict[str, Any], opts: argparse.Nam
                 "name": "bench",
                 "event_source_arn": target.stream_arn,
                 "starting_position": "TRIM_HORIZON",
-                "batch_size": opts.batch_size,
+                "batch_size": target.batch_size,
                 "maximum_batching_window_in_seconds": 0,
                 "parallelization_factor": opts.parallelization_factor,
             }
@@ -275,9 +314,8 @@ async def run_daemon(target: Target, opts: argparse.Namespace, *, leased: bool) 
         )
         config = parse_config(poller_config_text(target, state, opts), os.environ)
         metrics = Metrics()
-        finish = arm_counter(target.records)
-        started = time.perf_counter()
-        cpu_started = time.process_time()
+        finish = arm_counter(target.records, target.server_cpu)
+        started = bench.Mark.now(target.server_cpu)
         daemon = Daemon(config, bench.REPO_ROOT, metrics=metrics)
         _, shutdown = await bench.run_daemon_until(
             daemon, finish.done.wait, wait_limit=opts.timeout, shutdown_limit=opts.shutdown_limit
@@ -297,10 +335,12 @@ async def run_daemon(target: Target, opts: argparse.Namespace, *, leased: bool) 
     return RunResult(
         variant="leased" if leased else "poller",
         shards=target.shards,
+        batch_size=target.batch_size,
         round=0,
         records=target.records,
-        seconds=finish.at - started,
-        cpu_seconds=finish.cpu - cpu_started,
+        seconds=finish.at - started.at,
+        cpu_seconds=finish.cpu - started.cpu,
+        server_cpu_seconds=finish.server_cpu_since(started),
         seen=noop_handler.COUNTER.count,
         read=int(bench.sample(metrics, "poller_polled_events_total", labels)),
         get_records_calls=bench.api_calls(metrics, "kinesis").get("GetRecords", 0),
@@ -354,9 +394,8 @@ async def raw_shard(client: Any, arn: str, shard_id: str, state: RawState) -> No
 
 async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
     """One client, one asyncio task per shard; done when N records have been handled."""
-    state = RawState(arm_counter(target.records))
-    started = time.perf_counter()
-    cpu_started = time.process_time()
+    state = RawState(arm_counter(target.records, target.server_cpu))
+    started = bench.Mark.now(target.server_cpu)
     session = aioboto3.Session(region_name=bench.REGION)
     config = bench.client_config(POOL_SIZE)
     async with session.client("kinesis", endpoint_url=target.endpoint, config=config) as c:
@@ -372,14 +411,57 @@ async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
     return RunResult(
         variant="raw",
         shards=target.shards,
+        batch_size=target.batch_size,
         round=0,
         records=target.records,
-        seconds=state.finish.at - started,
-        cpu_seconds=state.finish.cpu - cpu_started,
+        seconds=state.finish.at - started.at,
+        cpu_seconds=state.finish.cpu - started.cpu,
         seen=noop_handler.COUNTER.count,
         read=state.read,
         get_records_calls=state.calls,
         shutdown_seconds=shutdown,
+        server_cpu_seconds=state.finish.server_cpu_since(started),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Variant 4: async-kinesis's Consumer, in a process of its own
+
+
+async def run_async_kinesis(target: Target, opts: argparse.Namespace) -> RunResult:
+    """peers/async_kinesis_consumer.py with poller's interpreter and async-kinesis on
+    PYTHONPATH, until it has counted N records; its own clock and `time.process_time()` time
+    the window, from its start (after its imports)."""
+    config = {
+        "endpoint": target.endpoint,
+        "region": bench.REGION,
+        "stream": target.stream_name,
+        "records": target.records,
+        "shard_fetch_rate": ASYNC_KINESIS_FETCH_RATE,
+        "sleep_time_no_records": ASYNC_KINESIS_EMPTY_SLEEP,
+    }
+    env = {**os.environ, "PYTHONPATH": opts.async_kinesis_path}
+    run = await bench.run_peer(
+        [sys.executable, str(PEER_SCRIPT), json.dumps(config)],
+        env=env,
+        server_cpu=target.server_cpu,
+        wait_limit=opts.timeout,
+    )
+    done = run.done
+    records = int(done["records"])
+    return RunResult(
+        variant="async-kinesis",
+        shards=target.shards,
+        batch_size=target.batch_size,
+        round=0,
+        records=target.records,
+        seconds=float(done["seconds"]),
+        cpu_seconds=float(done["cpu_seconds"]),
+        seen=records,
+        read=records,
+        get_records_calls=int(done["calls"].get("GetRecords", 0)),
+        shutdown_seconds=run.shutdown_seconds,
+        server_cpu_seconds=run.server_cpu_seconds,
     )
 
 
@@ -387,70 +469,112 @@ async def run_raw(target: Target, opts: argparse.Namespace) -> RunResult:
 # Rounds
 
 Runner = Callable[[Target, argparse.Namespace], Awaitable[RunResult]]
-RUNNERS: dict[str, Runner] = {"poller": run_poller, "raw": run_raw, "leased": run_leased}
+RUNNERS: dict[str, Runner] = {
+    "poller": run_poller,
+    "raw": run_raw,
+    "leased": run_leased,
+    "async-kinesis": run_async_kinesis,
+}
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What every run of one benchmark shares: the server and the benchmark's own clients."""
+
+    server: bench.Server
+    admin: Any  # Kinesis
+    dynamodb: Any  # for the leased variant's table, where the server cannot be reset
+    account: str
+    opts: argparse.Namespace
+
+
+async def clean_up(ctx: Bench, target: Target, variant: str) -> None:
+    """Leave an empty server for the next run: reset it (moto, ministack), else delete the run's
+    stream and, for `leased`, its lease table."""
+    if await anyio.to_thread.run_sync(ctx.server.reset):
+        return
+    await ctx.admin.delete_stream(StreamName=target.stream_name, EnforceConsumerDeletion=True)
+    if variant == "leased":
+        with contextlib.suppress(Exception):  # poller may not have created it (a failed run)
+            await ctx.dynamodb.delete_table(TableName=lease_table_name(target))
 
 
 async def one_run(
-    admin: Any,
-    moto: bench.MotoServer,
-    variant: str,
-    shards: int,
-    records: int,
-    opts: argparse.Namespace,
+    ctx: Bench, variant: str, shards: int, batch_size: int, records: int
 ) -> RunResult:
     name = f"bench-{variant}-{shards}-{uuid.uuid4().hex[:12]}"
     filling = time.perf_counter()
-    await create_filled_stream(admin, name, shards, records)
+    await create_filled_stream(ctx.admin, name, shards, records)
     fill_seconds = time.perf_counter() - filling
-    stored = await count_stored(admin, name)
+    stored = await count_stored(ctx.admin, name)
     if sum(stored.values()) != records:
         raise RuntimeError(f"the server holds {sum(stored.values())} records, not {records}")
-    target = Target(moto.url, name, stream_arn(name), shards, records)
+    target = Target(
+        ctx.server.url,
+        name,
+        stream_arn(ctx.account, name),
+        shards,
+        batch_size,
+        records,
+        ctx.server.cpu_seconds,
+    )
     gc.collect()
     try:
-        result = await RUNNERS[variant](target, opts)
+        result = await RUNNERS[variant](target, ctx.opts)
     finally:
-        await anyio.to_thread.run_sync(moto.reset)  # the next run starts from an empty server
+        await clean_up(ctx, target, variant)  # the next run starts from an empty server
     result.fill_seconds = fill_seconds
-    spread = f"{min(stored.values())}-{max(stored.values())}/shard" if shards > 1 else ""
-    dynamodb = (
-        f" | UpdateItem {result.dynamodb_calls.get('UpdateItem', 0)},"
-        f" Scan {result.dynamodb_calls.get('Scan', 0)}"
-        if variant == "leased"
-        else ""
-    )
-    print(
-        f"  {variant:<6} {shards} shard(s) {records} rec in {result.seconds:6.3f} s"
-        f" = {result.rate:8.0f} rec/s | CPU {result.cpu_per_1000 * 1000:6.1f} ms/1k"
-        f" | seen {result.seen}, read {result.read}, GetRecords {result.get_records_calls}"
-        f"{dynamodb} | shutdown {result.shutdown_seconds:.3f} s"
-        f" | fill {fill_seconds:.1f} s {spread}",
-        file=sys.stderr,
-    )
-    if result.seen != records or result.read != records:
-        print(f"  !! expected exactly {records} records seen and read", file=sys.stderr)
+    report_run(result, stored)
     return result
 
 
-async def benchmark(moto: bench.MotoServer, opts: argparse.Namespace) -> list[RunResult]:
+def report_run(result: RunResult, stored: dict[str, int]) -> None:
+    """The run's progress line on stderr, flagged if it did not see exactly N records."""
+    spread = f"{min(stored.values())}-{max(stored.values())}/shard" if result.shards > 1 else ""
+    dynamodb = (
+        f" | UpdateItem {result.dynamodb_calls.get('UpdateItem', 0)},"
+        f" Scan {result.dynamodb_calls.get('Scan', 0)}"
+        if result.variant == "leased"
+        else ""
+    )
+    server = result.server_cpu_per_1000
+    print(
+        f"  {result.variant:<13} {result.shards} shard(s) b{result.batch_size}"
+        f" {result.records} rec in {result.seconds:6.3f} s = {result.rate:8.0f} rec/s"
+        f" | CPU {result.cpu_per_1000 * 1000:6.1f} ms/1k,"
+        f" server {'-' if server is None else f'{server * 1000:.1f}'} ms/1k"
+        f" | seen {result.seen}, read {result.read}, GetRecords {result.get_records_calls}"
+        f"{dynamodb} | shutdown {result.shutdown_seconds:.3f} s"
+        f" | fill {result.fill_seconds:.1f} s {spread}",
+        file=sys.stderr,
+    )
+    if result.seen != result.records or result.read != result.records:
+        print(f"  !! expected exactly {result.records} records seen and read", file=sys.stderr)
+
+
+async def benchmark(server: bench.Server, opts: argparse.Namespace) -> list[RunResult]:
     session = aioboto3.Session(region_name=bench.REGION)
     runs: list[RunResult] = []
-    async with session.client(
-        "kinesis", endpoint_url=moto.url, config=bench.client_config(POOL_SIZE)
-    ) as admin:
+    config = bench.client_config(POOL_SIZE)
+    async with (
+        session.client("kinesis", endpoint_url=server.url, config=config) as admin,
+        session.client("dynamodb", endpoint_url=server.url, config=config) as dynamodb,
+    ):
+        ctx = Bench(server, admin, dynamodb, await bench.server_account(server.url), opts)
         if opts.warmup:
             print(f"warm-up ({WARMUP_RECORDS} records each, not reported)", file=sys.stderr)
             for variant in opts.variants:
-                await one_run(admin, moto, variant, max(opts.shards), WARMUP_RECORDS, opts)
+                await one_run(ctx, variant, max(opts.shards), opts.batch_size[0], WARMUP_RECORDS)
+        cases = [(shards, batch) for shards in opts.shards for batch in opts.batch_size]
         for round_no in range(1, opts.repeats + 1):
             print(f"round {round_no}/{opts.repeats}", file=sys.stderr)
-            for index, shards in enumerate(opts.shards):
-                # Alternate the order (A B C / C B A) per round and per shard count: over two
-                # rounds every variant's mean position is the same, so drift hits all alike.
+            for index, (shards, batch) in enumerate(cases):
+                # Alternate the order (A B C / C B A) per round and per case: over two rounds
+                # every variant's mean position is the same, so drift hits all alike.
                 variants = opts.variants
                 order = variants if (round_no + index) % 2 else variants[::-1]
                 for variant in order:
-                    result = await one_run(admin, moto, variant, shards, opts.records, opts)
+                    result = await one_run(ctx, variant, shards, batch, opts.records)
                     result.round = round_no
                     runs.append(result)
     return runs
@@ -462,22 +586,29 @@ async def benchmark(moto: bench.MotoServer, opts: argparse.Namespace) -> list[Ru
 
 def summarise_all(runs: list[RunResult], opts: argparse.Namespace) -> list[Summary]:
     return [
-        summarise(v, s, [r for r in runs if r.variant == v and r.shards == s])
+        summarise(
+            v, s, b, [r for r in runs if r.variant == v and r.shards == s and r.batch_size == b]
+        )
         for s in opts.shards
+        for b in opts.batch_size
         for v in opts.variants
     ]
 
 
-def ratios(summaries: list[Summary], top: str, bottom: str) -> dict[int, dict[str, float]]:
-    """Per shard count: `top`/`bottom` of median rec/s and of median CPU per 1,000 records
-    (empty unless both variants ran)."""
-    by = {(s.variant, s.shards): s for s in summaries}
-    out: dict[int, dict[str, float]] = {}
-    for shards in sorted({s.shards for s in summaries}):
-        if (top, shards) not in by or (bottom, shards) not in by:
+def case_name(shards: int, batch_size: int) -> str:
+    return f"{shards} shard{'s' if shards > 1 else ''}, batch {batch_size}"
+
+
+def ratios(summaries: list[Summary], top: str, bottom: str) -> dict[str, dict[str, float]]:
+    """Per case (shard count and batch size): `top`/`bottom` of median rec/s and of median
+    CPU per 1,000 records (empty unless both variants ran)."""
+    by = {(s.variant, s.shards, s.batch_size): s for s in summaries}
+    out: dict[str, dict[str, float]] = {}
+    for shards, batch in dict.fromkeys((s.shards, s.batch_size) for s in summaries):
+        if (top, shards, batch) not in by or (bottom, shards, batch) not in by:
             continue
-        a, b = by[top, shards], by[bottom, shards]
-        out[shards] = {
+        a, b = by[top, shards, batch], by[bottom, shards, batch]
+        out[case_name(shards, batch)] = {
             "throughput": a.median_rate / b.median_rate,
             "cpu_per_record": a.median_cpu_per_1000 / b.median_cpu_per_1000,
         }
@@ -492,8 +623,8 @@ def dynamodb_table(summaries: list[Summary]) -> list[str]:
     lines = [
         "",
         "DynamoDB calls of leased (mean per run, start-up and lease releases at shutdown included)",
-        f"  {'shards':>6}{'UpdateItem':>12}{'per 1k rec':>12}{'Scan':>7}{'per 1k rec':>12}"
-        f"{'checkpoints':>13}  other",
+        f"  {'shards':>6}{'batch':>7}{'UpdateItem':>12}{'per 1k rec':>12}{'Scan':>7}"
+        f"{'per 1k rec':>12}{'checkpoints':>13}  other",
     ]
     for s in leased:
         calls = s.dynamodb_calls_per_run
@@ -501,8 +632,8 @@ def dynamodb_table(summaries: list[Summary]) -> list[str]:
             f"{op} {n:g}" for op, n in calls.items() if op not in ("UpdateItem", "Scan")
         )
         lines.append(
-            f"  {s.shards:>6}{calls.get('UpdateItem', 0):>12.1f}{s.update_item_per_1000:>12.2f}"
-            f"{calls.get('Scan', 0):>7.1f}{s.scan_per_1000:>12.2f}"
+            f"  {s.shards:>6}{s.batch_size:>7}{calls.get('UpdateItem', 0):>12.1f}"
+            f"{s.update_item_per_1000:>12.2f}{calls.get('Scan', 0):>7.1f}{s.scan_per_1000:>12.2f}"
             f"{s.checkpoints_per_run:>13.1f}  {other or '-'}"
         )
     lines.append(
@@ -518,31 +649,43 @@ def settings_line(opts: argparse.Namespace) -> str:
     parts = [
         f"{opts.records} records per run, {opts.repeats} repeats (alternating order), no-op handler"
     ]
-    daemons = [v for v in opts.variants if v != "raw"]
+    daemons = [v for v in opts.variants if v in ("poller", "leased")]
     if daemons:
         parts.append(
-            f"{' and '.join(daemons)}: batch size {opts.batch_size}, parallelization factor"
-            f" {opts.parallelization_factor}"
+            f"{' and '.join(daemons)}: batch size {','.join(map(str, opts.batch_size))},"
+            f" parallelization factor {opts.parallelization_factor}"
         )
     if "leased" in opts.variants:
         parts.append(f"leased: DynamoDB lease table, failover {opts.failover_seconds:g} s")
     if "raw" in opts.variants:
         parts.append(f"raw: GetRecords Limit {RAW_LIMIT}, one task per shard")
+    if "async-kinesis" in opts.variants:
+        parts.append(
+            f"async-kinesis: its own process, GetRecords Limit {RAW_LIMIT}, at most"
+            f" {ASYNC_KINESIS_FETCH_RATE}/s per shard, in-memory checkpoints"
+        )
     return "; ".join(parts)
 
 
-def report_table(summaries: list[Summary], opts: argparse.Namespace) -> str:
+def _optional(value: float | None, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value * scale:.4f}"
+
+
+def report_table(
+    summaries: list[Summary], rows: list[dict[str, Any]], opts: argparse.Namespace
+) -> str:
     lines = [
         settings_line(opts),
         "",
-        "throughput (records/s, start of the variant to the N-th record handled) and CPU of"
-        " this process (moto's own CPU not included)",
-        f"  {'variant':<8}{'shards':>7}{'median rec/s':>14}{'min':>9}{'max':>9}"
-        f"{'CPU s/1k rec':>14}{'GetRecords/run':>16}{'shutdown (s)':>14}",
+        "throughput (records/s, start of the variant to the N-th record handled); CPU of the"
+        " variant's process (poller, leased, raw: this one) and of the server's, same window",
+        f"  {'variant':<14}{'shards':>7}{'batch':>7}{'median rec/s':>14}{'min':>9}{'max':>9}"
+        f"{'CPU s/1k rec':>14}{'server s/1k':>13}{'GetRecords/run':>16}{'shutdown (s)':>14}",
     ]
     lines.extend(
-        f"  {s.variant:<8}{s.shards:>7}{s.median_rate:>14,.0f}{s.min_rate:>9,.0f}"
-        f"{s.max_rate:>9,.0f}{s.median_cpu_per_1000:>14.4f}"
+        f"  {s.variant:<14}{s.shards:>7}{s.batch_size:>7}{s.median_rate:>14,.0f}"
+        f"{s.min_rate:>9,.0f}{s.max_rate:>9,.0f}{s.median_cpu_per_1000:>14.4f}"
+        f"{_optional(s.median_server_cpu_per_1000):>13}"
         f"{s.get_records_calls_per_run:>16.1f}{s.median_shutdown_seconds:>14.3f}"
         for s in summaries
     )
@@ -551,51 +694,59 @@ def report_table(summaries: list[Summary], opts: argparse.Namespace) -> str:
         if not pair:
             continue
         lines += ["", f"ratio {top}/{bottom} (of medians)"]
-        lines.append(f"  {'shards':>6}{'rec/s':>10}{'CPU per record':>16}")
+        lines.append(f"  {'case':<22}{'rec/s':>10}{'CPU per record':>16}")
         lines.extend(
-            f"  {shards:>6}{r['throughput']:>10.3f}{r['cpu_per_record']:>16.3f}"
-            for shards, r in pair.items()
+            f"  {case:<22}{r['throughput']:>10.3f}{r['cpu_per_record']:>16.3f}"
+            for case, r in pair.items()
         )
     lines += dynamodb_table(summaries)
+    lines += ["", "rows", bench.rows_table(rows)]
     return "\n".join(lines)
+
+
+def rows_of(summaries: list[Summary]) -> list[dict[str, Any]]:
+    """The report's `rows`: each variant's median rec/s per case, against raw's."""
+    base = {(s.shards, s.batch_size): s.median_rate for s in summaries if s.variant == BASELINE}
+    return [
+        bench.row(
+            "e2e-kinesis",
+            case_name(s.shards, s.batch_size),
+            s.variant,
+            s.median_rate,
+            "rec/s",
+            cpu_ms_per_1k=1000 * s.median_cpu_per_1000,
+            baseline_value=base.get((s.shards, s.batch_size)),
+            server_cpu_ms_per_1k=(
+                None
+                if s.median_server_cpu_per_1000 is None
+                else 1000 * s.median_server_cpu_per_1000
+            ),
+        )
+        for s in summaries
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
 
-def _shard_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of integers: {text!r}"
-        ) from exc
-    if not values or any(not 1 <= v <= 100 for v in values):
-        raise argparse.ArgumentTypeError("shard counts must be between 1 and 100")
-    return list(dict.fromkeys(values))
-
-
-def _variant_list(text: str) -> tuple[str, ...]:
-    values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [v for v in values if v not in VARIANTS]
-    if not values or unknown:
-        raise argparse.ArgumentTypeError(
-            f"variants are a comma-separated subset of {','.join(VARIANTS)}, not {text!r}"
-        )
-    return values
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, help="records per run (5000; --quick: 1000)")
-    parser.add_argument("--repeats", type=int, help="runs per variant and shard count (5)")
     parser.add_argument(
-        "--shards", type=_shard_list, default=[1, 8], help="shard counts, comma-separated (1,8)"
+        "--records",
+        type=int,
+        help="records per run (moto: 5000, other servers: 20000; --quick: 1000)",
+    )
+    parser.add_argument("--repeats", type=int, help="runs per variant and case (5; --quick: 1)")
+    parser.add_argument(
+        "--shards",
+        type=bench.int_list(1, 100),
+        default=[1, 4, 8],
+        help="shard counts, comma-separated (1,4,8)",
     )
     parser.add_argument(
         "--variants",
-        type=_variant_list,
+        type=bench.name_list(VARIANTS),
         default=VARIANTS,
         help=f"variants to run, comma-separated, in round 1's order ({','.join(VARIANTS)})",
     )
@@ -604,7 +755,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"smoke run: {QUICK_RECORDS} records and 1 repeat (unless given)",
     )
-    parser.add_argument("--batch-size", type=int, default=100, help="poller's batch size (100)")
+    parser.add_argument(
+        "--batch-size",
+        type=bench.int_list(1, 10000),
+        default=[100, 1000],
+        help="poller's and leased's batch sizes, comma-separated (100,1000)",
+    )
     parser.add_argument(
         "--parallelization-factor",
         type=int,
@@ -620,15 +776,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"leased: state.failover_seconds, renewals and scans every third of it"
         f" ({FAILOVER_SECONDS:g})",
     )
+    fast_server.add_server_options(parser)
     bench.add_common_options(parser, timeout=120.0, shutdown_limit=30.0)
     opts = parser.parse_args(argv)
-    if opts.quick:
-        opts.records = opts.records or QUICK_RECORDS
-        opts.repeats = opts.repeats or 1
-    opts.records = opts.records if opts.records is not None else 5000
-    opts.repeats = opts.repeats if opts.repeats is not None else 5
-    if opts.records < 1 or opts.repeats < 1 or not 1 <= opts.batch_size <= 10000:
-        parser.error("--records and --repeats must be at least 1, --batch-size 1..10000")
+    default_records = 5000 if fast_server.server_kind(opts) == "moto" else 20000
+    opts.records = opts.records or (QUICK_RECORDS if opts.quick else default_records)
+    opts.repeats = opts.repeats or (1 if opts.quick else 5)
+    if opts.records < 1 or opts.repeats < 1:
+        parser.error("--records and --repeats must be at least 1")
     if not 1 <= opts.failover_seconds <= 600:
         parser.error("--failover-seconds must be 1..600 (poller's state.failover_seconds)")
     return opts
@@ -637,23 +792,64 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def report(runs: list[RunResult], opts: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The table and the JSON entries of the report, from every measured run."""
     summaries = summarise_all(runs, opts)
+    rows = rows_of(summaries)
     ratio_entries = {
-        f"ratios_{top}_{bottom}": {str(k): v for k, v in ratios(summaries, top, bottom).items()}
+        f"ratios_{top.replace('-', '_')}_{bottom}": ratios(summaries, top, bottom)
         for top, bottom in RATIO_PAIRS
     }
     results = {
+        "rows": rows,
         "summaries": [asdict(s) for s in summaries],
         **ratio_entries,
-        "runs": [{**asdict(r), "rate": r.rate, "cpu_per_1000": r.cpu_per_1000} for r in runs],
+        "runs": [
+            {
+                **asdict(r),
+                "rate": r.rate,
+                "cpu_per_1000": r.cpu_per_1000,
+                "server_cpu_per_1000": r.server_cpu_per_1000,
+            }
+            for r in runs
+        ],
     }
-    return report_table(summaries, opts), results
+    return report_table(summaries, rows, opts), results
+
+
+def prepare_peers(opts: argparse.Namespace) -> dict[str, str]:
+    """Install async-kinesis if it is a variant (dropped, saying why, if it cannot be);
+    returns its version for the report."""
+    opts.async_kinesis_path = None
+    if "async-kinesis" not in opts.variants:
+        return {}
+    try:
+        opts.async_kinesis_path = str(fast_server.ensure_async_kinesis())
+    except fast_server.Unavailable as exc:
+        print(f"skipping async-kinesis: {exc}", file=sys.stderr)
+        opts.variants = tuple(v for v in opts.variants if v != "async-kinesis")
+        return {}
+    return {"async-kinesis": fast_server.ASYNC_KINESIS_VERSION}
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     bench.prepare_process(opts.log_level)
+    try:
+        server = fast_server.make_server(opts)
+    except fast_server.Unavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return fast_server.EXIT_UNAVAILABLE
+    peers = prepare_peers(opts)
+    if not opts.variants:
+        print("error: no variant left to run", file=sys.stderr)
+        return fast_server.EXIT_UNAVAILABLE
     timed_out = f"a run did not handle all its records within --timeout {opts.timeout:g} s"
-    return bench.run_benchmark(opts, benchmark, report, timeout_message=timed_out)
+    return bench.run_benchmark(
+        opts,
+        benchmark,
+        report,
+        timeout_message=timed_out,
+        server=server,
+        extra_environment=peers,
+    )
 
 
 if __name__ == "__main__":

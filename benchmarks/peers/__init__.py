@@ -1,0 +1,1 @@
+"""The benchmarks' peer contenders (other consumers run as their own processes) and helpers."""
