@@ -12,9 +12,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
-
 from poller.errors import InvokeError, Throttled
+from poller.invokers.slots import Slots
 from poller.model import InvokeResult, Outcome, Verdict
 from poller.runtime import Runtime
 
@@ -39,7 +38,7 @@ class Invocations:
         runtime: Runtime,
         labels: tuple[str, str, str],
         log: Any,
-        slots: anyio.CapacityLimiter,
+        slots: Slots,
     ) -> None:
         self._rt = runtime
         self._labels = labels

@@ -12,32 +12,31 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
-
 from poller.errors import Throttled
 from poller.invokers import Invoker
 from poller.model import InvokeResult
 
 
 class _Limit:
+    """A count of invocations in flight against `tokens`; never waits (one event loop thread
+    updates it, so a plain counter is exact)."""
+
     def __init__(self, tokens: int, name: str) -> None:
         self.name = name
         self.tokens = tokens
-        self._limiter = anyio.CapacityLimiter(tokens) if tokens > 0 else None
+        self.in_use = 0
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        borrower = object()
-        if self._limiter is None:
+        if self.tokens <= 0:
             raise Throttled(f"Rate Exceeded. ({self.name} is 0)")
-        try:
-            self._limiter.acquire_on_behalf_of_nowait(borrower)
-        except anyio.WouldBlock:
-            raise Throttled(f"Rate Exceeded. ({self.name}: {self.tokens} in use)") from None
+        if self.in_use >= self.tokens:
+            raise Throttled(f"Rate Exceeded. ({self.name}: {self.tokens} in use)")
+        self.in_use += 1
         try:
             yield
         finally:
-            self._limiter.release_on_behalf_of(borrower)
+            self.in_use -= 1
 
 
 class ConcurrencyGate:

@@ -25,6 +25,7 @@ from poller.errors import StartupError
 from poller.invokers.context import FunctionIdentity, LambdaContext
 from poller.invokers.handoff import run_in_worker
 from poller.invokers.runtime_errors import exit_status, exited, timed_out
+from poller.invokers.slots import Slots
 from poller.model import FunctionError, InvokeResult
 
 log = structlog.get_logger("poller.invoke")
@@ -148,7 +149,7 @@ class PythonInvoker:
         self._identity = identity
         self._timeout = float(function.timeout)
         self._is_async = inspect.iscoroutinefunction(handler)
-        self._threads = anyio.CapacityLimiter(function.max_threads)
+        self._threads = Slots(function.max_threads)
 
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
         if self._is_async:

@@ -27,6 +27,7 @@ from poller.errors import InvokeError, StartupError, checking_source
 from poller.filtering.records import record_filter
 from poller.invocation import Invocations, new_request_id
 from poller.invokers import Invoker
+from poller.invokers.slots import Slots
 from poller.model import Batch, InvokeResult, SqsMessage, Verdict
 from poller.responses import interpret, settled
 from poller.runtime import Runtime, settlement, source_error_recorder
@@ -80,9 +81,7 @@ class SqsMapping:
         # even on servers whose group lock is not atomic under concurrent receives (moto's).
         self._receive_lock = anyio.Lock() if self._arn.is_fifo_queue else None
         self._log = log.bind(mapping=self.name, function=config.function)
-        self._invocations = Invocations(
-            runtime, self._labels, self._log, anyio.CapacityLimiter(self._policy.cap)
-        )
+        self._invocations = Invocations(runtime, self._labels, self._log, Slots(self._policy.cap))
         self._keep = record_filter(config.filter_patterns, "sqs")
         self._polled = runtime.metrics.polled_events.labels(*self._labels)
         self._deleted = runtime.metrics.deleted_events.labels(*self._labels)

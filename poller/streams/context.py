@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import structlog
 
 from poller.batching import GatherPolicy
 from poller.config.models import StreamMappingConfig
 from poller.destinations import Destination
 from poller.invokers import Invoker
+from poller.invokers.slots import Slots
 from poller.runtime import Runtime, source_error_recorder
 from poller.sources.streams import ShardSource
 from poller.state.base import CheckpointStore
@@ -33,9 +33,7 @@ class StreamContext:
     # FilterCriteria for this source (None: every record is delivered).
     keep: Callable[[dict[str, Any]], bool] | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
-    invocations: anyio.CapacityLimiter = field(
-        default_factory=lambda: anyio.CapacityLimiter(10_000)
-    )
+    invocations: Slots = field(default_factory=lambda: Slots(10_000))
 
     @functools.cached_property
     def labels(self) -> tuple[str, str, str]:

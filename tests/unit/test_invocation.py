@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 import pytest
 import structlog
 from structlog.testing import capture_logs
@@ -13,6 +12,7 @@ from poller.aws import Aws
 from poller.config.settings import AwsConfig
 from poller.errors import InvokeError, Throttled
 from poller.invocation import Invocations
+from poller.invokers.slots import Slots
 from poller.lifecycle import Lifecycle
 from poller.model import FunctionError, InvokeResult, Outcome, Verdict
 from poller.runtime import Runtime
@@ -29,7 +29,7 @@ def _invocations(slots: int = 10) -> tuple[Invocations, Metrics]:
     runtime = Runtime(Aws(AwsConfig(), metrics), metrics, Readiness(), Lifecycle())
     metrics.register_mapping(*LABELS)
     log = structlog.get_logger("test")
-    return Invocations(runtime, LABELS, log, anyio.CapacityLimiter(slots)), metrics
+    return Invocations(runtime, LABELS, log, Slots(slots)), metrics
 
 
 @pytest.mark.parametrize(
