@@ -148,11 +148,22 @@ class _Counted:
 
 def _fast_parsers(session: aioboto3.Session) -> None:
     """Parse what every record carries the cheap way. Timestamps: botocore's default converts
-    each through the local time zone (~8 µs, most of a record's read cost). Blobs: kept as the
-    base64 text the wire carried (`Base64Text`), which is what Lambda's events hold, instead
-    of decoded to bytes and encoded again."""
+    each through the local time zone (~8 µs, most of a record's read cost); `wire_timestamp`
+    keeps epoch numbers as they came. Blobs: kept as the base64 text the wire carried
+    (`Base64Text`), which is what Lambda's events hold, instead of decoded to bytes and encoded
+    again."""
     parsers = session._session.get_component("response_parser_factory")
-    parsers.set_parser_defaults(timestamp_parser=fast_timestamp, blob_parser=Base64Text)
+    parsers.set_parser_defaults(timestamp_parser=wire_timestamp, blob_parser=Base64Text)
+
+
+def wire_timestamp(value: Any) -> float | datetime:
+    """A response timestamp as poller uses it: epoch numbers (what the JSON protocols send, and
+    what Lambda's events hold) stay epoch seconds, a float; text (XML protocols) becomes an aware
+    UTC datetime (`fast_timestamp`). Nothing poller reads needs a number as a datetime, and
+    building one per record costs ~2 µs."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return fast_timestamp(value)
 
 
 def fast_timestamp(value: Any) -> datetime:

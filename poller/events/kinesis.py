@@ -74,11 +74,12 @@ def to_stream_record(
     """Wrap a GetRecords record with its event record; it routes by partition key."""
     record = build_record(api_record, shard_id, stream_arn, region, identity_arn)
     payload = record["kinesis"]
+    size = _overhead(shard_id, identity_arn, region, stream_arn) + _variable_size(payload)
     return StreamRecord(
         sequence_number=payload["sequenceNumber"],
         key=payload["partitionKey"],
         record=record,
-        size=record_size(record),
+        size=size,
         arrival=payload["approximateArrivalTimestamp"],
     )
 
@@ -89,21 +90,25 @@ def record_size(record: dict[str, Any]) -> int:
     Only four fields vary between records of one shard; the rest is measured once per shard.
     Equal to `len(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode())`.
     """
-    payload = record["kinesis"]
+    overhead = _overhead(
+        record["eventID"].rsplit(":", 1)[0],
+        record["invokeIdentityArn"],
+        record["awsRegion"],
+        record["eventSourceARN"],
+    )
+    return overhead + _variable_size(record["kinesis"])
+
+
+def _variable_size(payload: dict[str, Any]) -> int:
     return (
-        _overhead(
-            record["eventID"].rsplit(":", 1)[0],
-            record["invokeIdentityArn"],
-            record["awsRegion"],
-            record["eventSourceARN"],
-        )
-        + _text_size(payload["partitionKey"])
+        _text_size(payload["partitionKey"])
         + 2 * len(payload["sequenceNumber"])  # also inside eventID
         + len(payload["data"])  # base64: ASCII, nothing to escape
         + len(repr(payload["approximateArrivalTimestamp"]))
     )
 
 
+@functools.lru_cache(maxsize=65536)  # partition keys repeat: a dict lookup per record
 def _text_size(text: str) -> int:
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return len(text) + 2

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
 
-from poller.aws import Aws, fast_timestamp, until_stopped
+from poller.aws import Aws, fast_timestamp, until_stopped, wire_timestamp
 from poller.config.settings import AwsConfig
 from poller.errors import StartupError
 from poller.events import Base64Text
@@ -46,8 +46,26 @@ def test_numbers_come_back_in_utc() -> None:
 def test_sessions_use_it() -> None:
     aws = Aws(AwsConfig(), Metrics())
     factory = aws._session._session.get_component("response_parser_factory")
-    assert factory._defaults["timestamp_parser"] is fast_timestamp
+    assert factory._defaults["timestamp_parser"] is wire_timestamp
     assert factory._defaults["blob_parser"] is Base64Text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(1764000000.123, 1764000000.123, id="epoch-float"),
+        pytest.param(1764000000, 1764000000.0, id="epoch-int"),
+        pytest.param(
+            "2025-11-24T16:00:00.123Z",
+            datetime(2025, 11, 24, 16, 0, 0, 123000, tzinfo=UTC),
+            id="iso-text",
+        ),
+    ],
+)
+def test_wire_timestamp_keeps_epoch_numbers(value: Any, expected: Any) -> None:
+    parsed = wire_timestamp(value)
+    assert parsed == expected
+    assert type(parsed) is type(expected)
 
 
 @pytest.mark.anyio
