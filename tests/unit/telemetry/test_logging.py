@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from poller.telemetry.logging import REDACTED, redact
+from poller.telemetry.logging import REDACTED, redact, render_json
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,23 @@ from poller.telemetry.logging import REDACTED, redact
 )
 def test_redact(event: dict[str, Any], expected: dict[str, Any]) -> None:
     assert redact(None, "info", dict(event)) == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"event": "batch_invoked", "size": 10, "duration_ms": 0.4}, id="plain"),
+        pytest.param({"event": "x", "n": 2**70}, id="int-beyond-64-bits"),
+        pytest.param({"event": "x", "nested": {1: "non-string key"}}, id="non-string-key"),
+        pytest.param({"event": "x", "text": 'clé \u2028 "q"'}, id="text"),
+    ],
+)
+def test_render_json_writes_one_json_line(event: dict[str, Any]) -> None:
+    line = render_json(None, "info", dict(event))
+    assert "\n" not in line
+    assert json.loads(line) == json.loads(json.dumps(event))
+
+
+def test_render_json_writes_what_it_cannot_encode_as_its_repr() -> None:
+    line = render_json(None, "info", {"event": "x", "path": Path("/tmp/a")})
+    assert json.loads(line) == {"event": "x", "path": repr(Path("/tmp/a"))}
