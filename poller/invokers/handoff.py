@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import threading
 from collections import deque
@@ -71,3 +72,18 @@ async def run_in_worker(call: Callable[[], T]) -> T:
         worker = _Worker()
     worker.submit((call, future))
     return await future
+
+
+def _boxed(call: Callable[[], T]) -> tuple[T | None, BaseException | None]:
+    try:
+        return call(), None
+    except BaseException as exc:  # raised again in the caller's task
+        return None, exc
+
+
+async def call_in_worker(call: Callable[[], T]) -> T:
+    """`call()` in a worker thread (`run_in_worker`); what it raises is raised here."""
+    value, error = await run_in_worker(functools.partial(_boxed, call))
+    if error is not None:
+        raise error
+    return value  # type: ignore[return-value]  # None only when `error` is set

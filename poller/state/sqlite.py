@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -12,6 +13,8 @@ import anyio
 import anyio.to_thread
 
 from poller.errors import StartupError
+from poller.invokers.handoff import call_in_worker
+from poller.invokers.slots import Slots
 from poller.sources.shards import advances
 from poller.state.base import AllShards, MappingScope, ShardAccess
 
@@ -36,16 +39,17 @@ class SqliteCheckpointStore:
     """Checkpoints in one SQLite database file; a save that returned survives the process
     (committed in WAL mode; the OS writes it out, see `_connect`).
 
-    One connection, guarded by a lock; async methods run it in a worker thread so the event
-    loop never blocks on disk. Calls are serialized by a one-token limiter, so waiting callers
-    queue in the event loop rather than each holding a worker thread.
+    One connection, guarded by a lock; async methods run it in a worker thread (the handlers'
+    long-lived ones, invokers/handoff.py) so the event loop never blocks on disk. Calls are
+    serialized by one slot, so waiting callers queue in the event loop rather than each holding
+    a worker thread.
     """
 
     def __init__(self, path: Path) -> None:
         """Create or open the database (blocking); StartupError naming `state.path` if not."""
         self.path = path
         self._lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)
+        self._serial = Slots(1)
         self._closed = False
         self._conn = _connect(path)
 
@@ -55,19 +59,22 @@ class SqliteCheckpointStore:
         return await anyio.to_thread.run_sync(cls, path)
 
     async def load(self, mapping: str) -> dict[str, str]:
-        return await anyio.to_thread.run_sync(self._load, mapping, limiter=self._limiter)
+        async with self._serial:
+            return await call_in_worker(functools.partial(self._load, mapping))
 
     async def save(self, mapping: str, shard_id: str, checkpoint: str) -> bool:
-        return await anyio.to_thread.run_sync(
-            self._save, mapping, shard_id, checkpoint, limiter=self._limiter
-        )
+        async with self._serial:
+            return await call_in_worker(
+                functools.partial(self._save, mapping, shard_id, checkpoint)
+            )
 
     def access(self, scope: MappingScope) -> AbstractContextManager[ShardAccess]:
         """One process owns the file, so it reads every shard."""
         return nullcontext(AllShards())
 
     async def close(self) -> None:
-        await anyio.to_thread.run_sync(self._close, limiter=self._limiter)
+        async with self._serial:
+            await call_in_worker(self._close)
 
     def _load(self, mapping: str) -> dict[str, str]:
         sql = "SELECT shard_id, checkpoint FROM checkpoints WHERE mapping = ?"

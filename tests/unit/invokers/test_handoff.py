@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import anyio
@@ -54,3 +55,12 @@ async def test_an_abandoned_call_finishes_in_its_thread_and_the_thread_is_reused
     # Its late result went nowhere, and its thread serves the next call.
     with anyio.fail_after(5):
         assert await handoff.run_in_worker(lambda: "next") == "next"
+
+
+async def test_call_in_worker_raises_what_the_call_raised() -> None:
+    def fail() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await handoff.call_in_worker(fail)
+    assert await handoff.call_in_worker(lambda: 7) == 7
