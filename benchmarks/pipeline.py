@@ -95,7 +95,6 @@ def config_text(source: str, batch: int, state_dir: str, log_level: str) -> str:
         "aws": {"region": fake_aws.REGION},
         "http": {"enabled": False},
         "logging": {"level": log_level},
-        "shutdown_receives": "cancel",
         "state": {"path": str(Path(state_dir) / "state.db")},
         "functions": {
             "noop": {"handler": "noop_handler:counting_handler", "code_uri": "benchmarks"}
