@@ -11,8 +11,10 @@ import anyio.lowlevel
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
+from botocore.useragent import UserAgentString
 from botocore.utils import parse_timestamp
 
+import poller.aws
 from poller.aws import Aws, fast_timestamp, until_stopped, wire_timestamp
 from poller.config.settings import AwsConfig
 from poller.errors import StartupError
@@ -160,3 +162,65 @@ async def test_until_stopped_after_shutdown_does_not_call() -> None:
 
     assert await until_stopped(lifecycle, call, lambda exc, wait: None) is None
     assert calls in ([], [1])  # cancelled at its first checkpoint at the latest
+
+
+class _Sent(Exception):
+    """Raised from before-send: the request was built (signed, headers set) and not sent."""
+
+
+async def _user_agents(aws: Aws, calls: int) -> list[str]:
+    sent: list[str] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request.headers["User-Agent"])
+        raise _Sent
+
+    manager = aws.client("kinesis", attempts=1)
+    async with manager as client:
+        client.meta.events.register("before-send.kinesis", capture)
+        for _ in range(calls):
+            with pytest.raises(_Sent):
+                await client.list_streams()
+    return sent
+
+
+def _normalised(user_agent: bytes | str) -> list[str]:
+    """A User-Agent's parts, its feature list (m/...) as a sorted set: botocore keeps features
+    in a set, so their order varies between processes."""
+    text = user_agent.decode() if isinstance(user_agent, bytes) else user_agent
+    return [
+        "m/" + ",".join(sorted(part[2:].split(","))) if part.startswith("m/") else part
+        for part in text.split()
+    ]
+
+
+@pytest.mark.anyio
+async def test_user_agent_is_botocores_built_once_per_feature_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The User-Agent poller's clients send is the one botocore builds per request, built once
+    for each set of features in use (botocore builds it twice per request, ~150 µs each). Four
+    calls here: botocore's first build (at serialisation) sees fewer features than its second
+    (before sending, the one sent), so two feature sets: two builds instead of eight."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    def fresh() -> Aws:
+        return Aws(AwsConfig(region="us-east-1", endpoint_url="http://127.0.0.1:9"), Metrics())
+
+    with monkeypatch.context() as patched:
+        patched.setattr(poller.aws, "_cache_user_agent", lambda client: None)
+        plain = await _user_agents(fresh(), calls=4)
+    builds = 0
+    real = UserAgentString.to_string
+
+    def counting(self: UserAgentString) -> str:
+        nonlocal builds
+        builds += 1
+        return str(real(self))
+
+    monkeypatch.setattr(UserAgentString, "to_string", counting)
+    ours = await _user_agents(fresh(), calls=4)
+    assert [_normalised(ua) for ua in ours] == [_normalised(ua) for ua in plain]
+    assert len({tuple(_normalised(ua)) for ua in plain}) == 1
+    assert builds == 2
