@@ -42,10 +42,6 @@ class _Lane:
     buffer: deque[StreamRecord] = field(default_factory=deque)
     changed: anyio.Event = field(default_factory=anyio.Event)
 
-    def put(self, record: StreamRecord) -> None:
-        self.buffer.append(record)
-        self.changed.set()
-
 
 class ShardReader:
     """Reads one shard from `position` until its end or shutdown; see the module docstring."""
@@ -206,16 +202,27 @@ class ShardReader:
         self.ctx.runtime.readiness.set(self.ctx.name, True)
         self._progress.read(r.sequence_number for r in page.records)
         self._last_sequence = page.records[-1].sequence_number
-        lanes = len(self._lanes)
-        keep = self.ctx.keep
-        filtered = []
-        for record in page.records:
-            if keep is None or keep(record.record):
-                self._lanes[lane_of(record.key, lanes)].put(record)
-            else:
-                filtered.append(record)
+        filtered = self._route(page.records)
         if filtered:
             m.filtered_out_events.labels(*self.ctx.labels).inc(len(filtered))
+        return filtered
+
+    def _route(self, records: list[StreamRecord]) -> list[StreamRecord]:
+        """Each record to its lane's buffer (FilterCriteria's rejects returned instead); each
+        lane is woken once per page, not once per record."""
+        lanes, keep = len(self._lanes), self.ctx.keep
+        filtered = []
+        if keep is None and lanes == 1:  # the common case: the whole page to the one lane
+            self._lanes[0].buffer.extend(records)
+        else:
+            for record in records:
+                if keep is None or keep(record.record):
+                    self._lanes[lane_of(record.key, lanes)].buffer.append(record)
+                else:
+                    filtered.append(record)
+        for lane in self._lanes:
+            if lane.buffer:
+                lane.changed.set()
         return filtered
 
     # -- lanes -----------------------------------------------------------------------------
