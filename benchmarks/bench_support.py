@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import platform
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TextIO, TypeVar
 
 import anyio
 import structlog
@@ -59,7 +60,6 @@ ACCOUNT = "123456789012"  # moto's default account
 PR_SET_PDEATHSIG = 1  # prctl(2): signal the child when this process dies
 
 T = TypeVar("T")
-_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - poller's log lines, for the process's life
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +312,14 @@ def prepare_process(log_level: str) -> None:
     for var in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
         os.environ.pop(var, None)
     configure(log_level, "json")
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_DEVNULL))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_devnull()))
+
+
+@functools.cache
+def _devnull() -> TextIO:
+    """/dev/null for poller's log lines, opened once by a benchmark process (not on import:
+    the tests import this module for MotoServer)."""
+    return open(os.devnull, "w")
 
 
 async def server_account(url: str) -> str:

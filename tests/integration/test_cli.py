@@ -20,6 +20,7 @@ from sqs_support import (
     MOTO_REPEATS,
     config_yaml,
     depth,
+    json_lines,
     make_queue,
     repeats,
     send,
@@ -213,8 +214,9 @@ def test_unreachable_endpoint_is_retried_logged_and_counted(tmp_path: Path) -> N
         code = stop_poller(proc)
     out = log.read_text()
     assert code == 0, out
-    assert out.count('"event": "source_error"') >= 2, out
-    assert '"error_code": "EndpointConnectionError"' in out
+    errors = [line for line in json_lines(log) if line.get("event") == "source_error"]
+    assert len(errors) >= 2, out
+    assert "EndpointConnectionError" in {line["error_code"] for line in errors}, out
 
 
 SLOW_HANDLER = """\
