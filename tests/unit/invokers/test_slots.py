@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from poller.invokers.slots import Slots
@@ -33,13 +34,12 @@ async def test_waiters_get_slots_in_order() -> None:
     async def take(n: int) -> None:
         async with slots:
             order.append(n)
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
-    async with anyio.create_task_group() as tg:
-        async with slots:
-            for n in range(4):
-                tg.start_soon(take, n)
-                await anyio.sleep(0)  # each starts waiting before the next
+    async with anyio.create_task_group() as tg, slots:
+        for n in range(4):
+            tg.start_soon(take, n)
+            await anyio.lowlevel.checkpoint()  # each starts waiting before the next
         # released: they run, one at a time, in the order they came
     assert order == [0, 1, 2, 3]
 
