@@ -583,6 +583,20 @@ def int_list(low: int, high: int) -> Callable[[str], list[int]]:
     return parse
 
 
+def alternating(
+    contenders: tuple[str, ...], rounds: int, cases: tuple[T, ...]
+) -> Iterator[tuple[int, T, str]]:
+    """(round, case, contender) in the order the benchmarks run them: every contender for
+    every case in every round, A B C then C B A, flipped per round and per case, so drift on
+    the machine hits all alike. Prints a line as each round starts."""
+    for round_no in range(1, rounds + 1):
+        print(f"round {round_no}/{rounds}", file=sys.stderr)
+        for index, case in enumerate(cases):
+            flip = (round_no + index) % 2 == 0
+            for contender in contenders[::-1] if flip else contenders:
+                yield round_no, case, contender
+
+
 def name_list(choices: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
     """An argparse type: a comma-separated subset of `choices`, in the order given."""
 

@@ -296,15 +296,13 @@ async def benchmark(server: bench.Server, opts: argparse.Namespace) -> list[Late
             print(f"warm-up ({WARMUP_MESSAGES} messages each, not reported)", file=sys.stderr)
             for contender in opts.contenders:
                 await one_run(ctx, contender, opts.concurrency[0], WARMUP_MESSAGES)
-        for round_no in range(1, opts.rounds + 1):
-            print(f"round {round_no}/{opts.rounds}", file=sys.stderr)
-            for index, concurrency in enumerate(opts.concurrency):
-                flip = (round_no + index) % 2 == 0
-                order = opts.contenders[::-1] if flip else opts.contenders
-                for contender in order:
-                    run = await one_run(ctx, contender, concurrency, opts.messages)
-                    run.round = round_no
-                    runs.append(run)
+        cases = tuple(opts.concurrency)
+        for round_no, concurrency, contender in bench.alternating(
+            opts.contenders, opts.rounds, cases
+        ):
+            run = await one_run(ctx, contender, concurrency, opts.messages)
+            run.round = round_no
+            runs.append(run)
     return runs
 
 

@@ -759,19 +759,13 @@ def run_sections(endpoint: str, opts: argparse.Namespace) -> Results:
     return results
 
 
-def _sections(text: str) -> tuple[str, ...]:
-    values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    if not values or any(v not in SECTIONS for v in values):
-        raise argparse.ArgumentTypeError(
-            f"sections are a comma-separated subset of {','.join(SECTIONS)}, not {text!r}"
-        )
-    return values
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--sections", type=_sections, default=SECTIONS, help="comma-separated (startup,cli,idle)"
+        "--sections",
+        type=bench.name_list(SECTIONS),
+        default=SECTIONS,
+        help="comma-separated (startup,cli,idle)",
     )
     parser.add_argument("--endpoint", help="use this endpoint instead of starting moto's server")
     parser.add_argument("--rounds", type=int, help="startup: runs per contender and source (5)")
