@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aioboto3
 import anyio
@@ -14,14 +14,6 @@ import structlog
 from aiobotocore.config import AioConfig
 from botocore.context import get_context
 from botocore.utils import parse_timestamp
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_delay,
-    stop_never,
-    wait_exponential_jitter,
-)
 
 from poller.arns import Arn
 from poller.config.settings import AwsConfig
@@ -29,6 +21,9 @@ from poller.errors import SourceMissing, error_code, is_retriable
 from poller.events import Base64Text
 from poller.lifecycle import Lifecycle
 from poller.telemetry.metrics import Metrics
+
+if TYPE_CHECKING:  # tenacity is imported when something first fails (see `retried`)
+    from tenacity import AsyncRetrying, RetryCallState
 
 log = structlog.get_logger("poller.aws")
 T = TypeVar("T")
@@ -212,13 +207,15 @@ def fast_timestamp(value: Any) -> datetime:
 def _backoff(max_wait: float, failed: int) -> Callable[[RetryCallState], float]:
     """Exponential backoff with jitter (0.5 s, doubling, up to `max_wait`, plus up to 1 s),
     counted as if `failed` attempts had failed before the first one tenacity sees."""
+    from tenacity import wait_exponential_jitter
+
     wait = wait_exponential_jitter(multiplier=0.5, max=max_wait)
     if not failed:
         return wait
 
     def shifted(state: RetryCallState) -> float:
         earlier = SimpleNamespace(attempt_number=state.attempt_number + failed)
-        return wait(cast(RetryCallState, earlier))
+        return wait(cast("RetryCallState", earlier))
 
     return shifted
 
@@ -240,6 +237,8 @@ def retrying(
     caller decides what an interrupted wait means. `failed`: attempts that already failed (and
     waited) before this one, so the backoff goes on from there.
     """
+
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, stop_never
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -276,7 +275,7 @@ async def retried(
     except Exception as exc:
         if not _retried(exc, retry_all):
             raise
-        wait = _backoff(30.0, 0)(cast(RetryCallState, SimpleNamespace(attempt_number=1)))
+        wait = _backoff(30.0, 0)(cast("RetryCallState", SimpleNamespace(attempt_number=1)))
         on_retry(exc, wait)
     await sleep(wait)
     async for attempt in retrying(on_retry, retry_all, sleep=sleep, failed=1):
@@ -291,16 +290,14 @@ async def until_stopped(
     on_retry: Callable[[BaseException, float], None],
     retry_all: bool = False,
 ) -> T | None:
-    """`call()`'s result, retried with backoff (`retrying`) while it fails; None once shutdown
+    """`call()`'s result, retried with backoff (`retried`) while it fails; None once shutdown
     began first (the wait, or the call in flight, is cancelled as intake).
 
     An error `retrying` does not retry (not retriable, unless `retry_all`) is raised.
     """
     result: T | None = None
     with lifecycle.intake():
-        async for attempt in retrying(on_retry, retry_all=retry_all):
-            with attempt:
-                result = await call()
+        result = await retried(call, on_retry, retry_all=retry_all)
     return result
 
 

@@ -130,3 +130,16 @@ def test_status_without_a_daemon_loads_neither_the_sdk_nor_the_configuration(
     assert "cannot read" in out
     network = ("ssl", "http.client")  # urllib.request's, which status uses
     assert loaded(modules, tuple(n for n in HEAVY if n not in network) + CONFIG) == []
+
+
+def test_the_daemon_loads_tenacity_only_when_something_fails() -> None:
+    """Retries are built on the first failure (`poller.aws.retried`): a daemon that starts and
+    polls without an error never pays tenacity's import."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, poller.daemon; print('tenacity' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "False"
