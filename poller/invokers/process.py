@@ -131,10 +131,12 @@ class ProcessInvoker:
         self._idle.clear()
         for worker in workers:
             if worker in idle:
-                worker.conn.close()
+                worker.close()  # the worker exits on EOF
             else:
                 worker.popen.kill()
         await anyio.to_thread.run_sync(reap, [worker.popen for worker in workers])
+        for worker in workers:
+            worker.close()
         log.info("workers_stopped", function=self.function_name, count=len(workers))
 
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
@@ -250,7 +252,7 @@ class ProcessInvoker:
             worker.popen.kill()
         await anyio.to_thread.run_sync(reap, [worker.popen])
         self._workers.discard(worker)
-        worker.conn.close()
+        worker.close()
         returncode = worker.popen.returncode
         log.info("worker_stopped", function=self.function_name, pid=worker.pid, reason=reason)
         return returncode

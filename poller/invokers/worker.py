@@ -21,9 +21,11 @@ import ctypes
 import inspect
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ _ROOT = str(Path(poller.__file__).resolve().parent.parent)
 _BOOTSTRAP = (
     "import sys; sys.path.append(sys.argv[1]); from poller.invokers.worker import main; main()"
 )
+ORPHANED = 70  # a worker's exit status when its daemon went away under it (EX_SOFTWARE)
 _GRACE = 2.0  # how long an exiting (or dead) worker gets to be reaped before SIGKILL
 
 
@@ -53,10 +56,21 @@ _GRACE = 2.0  # how long an exiting (or dead) worker gets to be reaped before SI
 
 @dataclass(eq=False, slots=True)
 class Worker:
-    """A child process and the parent's end of its connection."""
+    """A child process, the parent's end of its connection, and its lifeline: the write end of
+    a pipe the child watches, which only this process holds and never writes. The kernel closes
+    it when this process dies, however it dies, and the child then exits at once, even in the
+    middle of a handler (`watch_parent`)."""
 
     popen: subprocess.Popen[bytes]
     conn: Connection[Any, Any]
+    lifeline: int
+
+    def close(self) -> None:
+        """Close the connection and the lifeline (the child exits on either); idempotent."""
+        self.conn.close()
+        if self.lifeline >= 0:
+            os.close(self.lifeline)
+            self.lifeline = -1
 
     @property
     def pid(self) -> int:
@@ -66,20 +80,26 @@ class Worker:
 def launch(env: dict[str, str], cwd: Path, spec: tuple[Any, ...]) -> Worker:
     """Start a worker and send it its spec; it then imports the handler and says "ready"."""
     ours, theirs = Pipe()
+    watched, lifeline = os.pipe()
     try:
         popen = subprocess.Popen(  # noqa: S603 - our own interpreter and a constant bootstrap
-            [sys.executable, "-c", _BOOTSTRAP, _ROOT, str(theirs.fileno())],
+            [sys.executable, "-c", _BOOTSTRAP, _ROOT, str(theirs.fileno()), str(watched)],
             env=env,
             cwd=cwd,
-            pass_fds=(theirs.fileno(),),
+            pass_fds=(theirs.fileno(), watched),
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C reaches the daemon only, which drains
         )
+    except BaseException:
+        os.close(lifeline)
+        ours.close()
+        raise
     finally:
         theirs.close()
+        os.close(watched)
     with contextlib.suppress(OSError):  # died at once: the ready exchange reports the exit
         ours.send(spec)
-    return Worker(popen, ours)
+    return Worker(popen, ours, lifeline)
 
 
 def exchange(
@@ -180,8 +200,28 @@ def serve(
             runner.close()
 
 
+def watch_parent(fd: int) -> None:
+    """Exit the moment the daemon is gone, even in the middle of a handler.
+
+    `fd` is the read end of the lifeline (see `Worker`): a read returns only when the daemon
+    closed its end, by retiring this worker or by dying. Otherwise a worker killed with its
+    daemon (SIGKILL, a crash) would finish its handler first, and a restarted daemon could run
+    the same batch beside it. A thread, not the parent-death signal: that fires when the thread
+    that started the child exits, and workers are started from passing threads.
+    """
+
+    def wait() -> None:
+        try:
+            os.read(fd, 1)
+        finally:
+            os._exit(ORPHANED)
+
+    threading.Thread(target=wait, name="poller-lifeline", daemon=True).start()
+
+
 def main() -> None:
-    conn: Connection[Any, Any] = Connection(int(sys.argv[-1]))
+    watch_parent(int(sys.argv[-1]))
+    conn: Connection[Any, Any] = Connection(int(sys.argv[-2]))
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # handler output appears as it is printed
     try:

@@ -410,3 +410,45 @@ mappings:
         server.server_close()
     assert result.returncode == 2, result.stderr
     assert "mappings[0].event_source_arn: AccessDeniedException" in result.stderr
+
+
+ORPHAN_HANDLER = """\
+import os, pathlib, time
+def handler(event, context):
+    pathlib.Path(__file__).with_name("worker.pid").write_text(str(os.getpid()))
+    time.sleep(60)  # still in its handler when the daemon is killed
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, left for init to reap, has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_sigkilled_daemon_takes_its_busy_workers_with_it(
+    tmp_path: Path, endpoint: str, sqs: Any
+) -> None:
+    """No orphans: a worker in the middle of a handler dies with a SIGKILLed daemon at once, not
+    when its handler returns, so a restarted daemon never runs the same batch beside it."""
+    queue = unique("orphan")
+    url = make_queue(sqs, queue, visibility=120)
+    path = _config_with_handler(tmp_path, endpoint, queue, ORPHAN_HANDLER, timeout=90)
+    isolated = path.read_text().replace(
+        "    timeout: 90\n", "    timeout: 90\n    isolation: process\n"
+    )
+    assert "isolation: process" in isolated
+    path.write_text(isolated)
+    proc = start_poller(path, tmp_path / "poller.log")
+    try:
+        send(sqs, url, ["x"])
+        until(lambda: (tmp_path / "worker.pid").exists(), 30)
+        worker = int((tmp_path / "worker.pid").read_text())
+        assert worker != proc.pid
+        assert _alive(worker)
+    finally:
+        stop_poller(proc, sig=signal.SIGKILL)
+    until(lambda: not _alive(worker), 10)  # its handler would sleep for almost a minute more
