@@ -146,16 +146,18 @@ def dynamodb_records(shard: int, count: int) -> list[dict[str, Any]]:
 class _Calls:
     """Counts each call as `Aws`'s `before-call` hook does (each series looked up once)."""
 
-    def __init__(self, metrics: Metrics, service: str) -> None:
+    service = ""
+
+    def __init__(self, metrics: Metrics, world: World) -> None:
         self._metrics = metrics
-        self._service = service
+        self._world = world
         self._series: dict[str, Any] = {}
 
     def count(self, operation: str) -> None:
         series = self._series.get(operation)
         if series is None:
             series = self._series[operation] = self._metrics.aws_api_calls.labels(
-                self._service, operation
+                self.service, operation
             )
         series.inc()
 
@@ -163,9 +165,7 @@ class _Calls:
 class FakeSqs(_Calls):
     """One standard queue; a receive takes messages for good (no visibility timeout)."""
 
-    def __init__(self, metrics: Metrics, world: World) -> None:
-        super().__init__(metrics, "sqs")
-        self._world = world
+    service = "sqs"
 
     async def get_queue_url(self, **_: Any) -> dict[str, Any]:
         self.count("GetQueueUrl")
@@ -209,9 +209,7 @@ def _received(message: dict[str, Any]) -> dict[str, Any]:
 class FakeKinesis(_Calls):
     """One stream of `world.shards` open shards; records arrive as `world.kinesis` holds them."""
 
-    def __init__(self, metrics: Metrics, world: World) -> None:
-        super().__init__(metrics, "kinesis")
-        self._world = world
+    service = "kinesis"
 
     async def describe_stream_summary(self, **_: Any) -> dict[str, Any]:
         self.count("DescribeStreamSummary")
@@ -256,9 +254,7 @@ def _shards(ids: list[str], prefix: str) -> list[dict[str, Any]]:
 class FakeDynamoDbStreams(_Calls):
     """One DynamoDB stream of `world.shards` open shards."""
 
-    def __init__(self, metrics: Metrics, world: World) -> None:
-        super().__init__(metrics, "dynamodbstreams")
-        self._world = world
+    service = "dynamodbstreams"
 
     async def describe_stream(self, **_: Any) -> dict[str, Any]:
         self.count("DescribeStream")
@@ -317,8 +313,7 @@ class World:
 class FakeDynamoDb(_Calls):
     """The table client a DynamoDB mapping opens; a stream ARN never needs it."""
 
-    def __init__(self, metrics: Metrics, world: World) -> None:
-        super().__init__(metrics, "dynamodb")
+    service = "dynamodb"
 
 
 _CLIENTS = {
