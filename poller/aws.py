@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aioboto3
 import anyio
@@ -204,26 +204,23 @@ def fast_timestamp(value: Any) -> datetime:
     return parsed
 
 
-def _backoff(max_wait: float, failed: int) -> Callable[[RetryCallState], float]:
-    """Exponential backoff with jitter (0.5 s, doubling, up to `max_wait`, plus up to 1 s),
-    counted as if `failed` attempts had failed before the first one tenacity sees."""
-    from tenacity import wait_exponential_jitter
+MAX_WAIT = 30.0  # the longest wait between retries, before jitter
 
-    wait = wait_exponential_jitter(multiplier=0.5, max=max_wait)
-    if not failed:
-        return wait
 
-    def shifted(state: RetryCallState) -> float:
-        earlier = SimpleNamespace(attempt_number=state.attempt_number + failed)
-        return wait(cast("RetryCallState", earlier))
-
-    return shifted
+def backoff(attempt: int, max_wait: float = MAX_WAIT) -> float:
+    """The wait after failed attempt number `attempt` (1, 2, ...): 0.5 s doubling each time,
+    plus up to 1 s of jitter, at most `max_wait` (tenacity's `wait_exponential_jitter`)."""
+    jitter = random.uniform(0, 1)  # noqa: S311 - spreading retries, not a secret
+    try:
+        return max(0.0, min(0.5 * 2.0 ** (attempt - 1) + jitter, max_wait))
+    except OverflowError:
+        return max_wait
 
 
 def retrying(
     on_retry: Callable[[BaseException, float], None],
     retry_all: bool = False,
-    max_wait: float = 30.0,
+    max_wait: float = MAX_WAIT,
     give_up_after: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     failed: int = 0,
@@ -247,7 +244,7 @@ def retrying(
 
     return AsyncRetrying(
         retry=retry_if_exception(lambda exc: _retried(exc, retry_all)),
-        wait=_backoff(max_wait, failed),
+        wait=lambda state: backoff(state.attempt_number + failed, max_wait),
         before_sleep=before_sleep,
         sleep=sleep,
         stop=stop_after_delay(give_up_after) if give_up_after is not None else stop_never,
@@ -275,7 +272,7 @@ async def retried(
     except Exception as exc:
         if not _retried(exc, retry_all):
             raise
-        wait = _backoff(30.0, 0)(cast("RetryCallState", SimpleNamespace(attempt_number=1)))
+        wait = backoff(1)
         on_retry(exc, wait)
     await sleep(wait)
     async for attempt in retrying(on_retry, retry_all, sleep=sleep, failed=1):

@@ -15,7 +15,7 @@ from botocore.useragent import UserAgentString
 from botocore.utils import parse_timestamp
 
 import poller.aws
-from poller.aws import Aws, fast_timestamp, until_stopped, wire_timestamp
+from poller.aws import Aws, backoff, fast_timestamp, until_stopped, wire_timestamp
 from poller.config.settings import AwsConfig
 from poller.errors import StartupError
 from poller.events import Base64Text
@@ -224,3 +224,20 @@ async def test_user_agent_is_botocores_built_once_per_feature_set(
     assert [_normalised(ua) for ua in ours] == [_normalised(ua) for ua in plain]
     assert len({tuple(_normalised(ua)) for ua in plain}) == 1
     assert builds == 2
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"),
+    [
+        pytest.param(1, 0.5, 1.5, id="first"),
+        pytest.param(2, 1.0, 2.0, id="doubles"),
+        pytest.param(6, 16.0, 17.0, id="sixth"),
+        pytest.param(7, 30.0, 30.0, id="capped"),
+        pytest.param(10_000, 30.0, 30.0, id="huge-attempt"),
+    ],
+)
+def test_backoff_doubles_from_half_a_second_with_jitter_up_to_the_cap(
+    attempt: int, low: float, high: float
+) -> None:
+    for _ in range(50):
+        assert low <= backoff(attempt) <= high
