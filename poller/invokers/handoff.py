@@ -75,6 +75,9 @@ async def run_in_worker(call: Callable[[], T]) -> T:
 
 
 def _boxed(call: Callable[[], T]) -> tuple[T | None, BaseException | None]:
+    """`call()`'s value, or what it raised, as a value: raised across the thread boundary (set on
+    the future), a GeneratorExit would be thrown into the awaiting task, which closes its
+    coroutines instead of raising there; `call_in_worker` raises it in the task itself."""
     try:
         return call(), None
     except BaseException as exc:  # raised again in the caller's task

@@ -23,7 +23,7 @@ import structlog
 from poller.config.settings import FunctionConfig
 from poller.errors import StartupError
 from poller.invokers.context import FunctionIdentity, LambdaContext
-from poller.invokers.handoff import run_in_worker
+from poller.invokers.handoff import call_in_worker
 from poller.invokers.runtime_errors import exit_status, exited, timed_out
 from poller.invokers.slots import Slots
 from poller.model import FunctionError, InvokeResult
@@ -116,18 +116,6 @@ def _is_cancellation(exc: BaseException) -> bool:
     return isinstance(exc, cancelled)
 
 
-def _boxed(
-    handler: Callable[..., Any], event: dict[str, Any], context: LambdaContext
-) -> tuple[Any, BaseException | None]:
-    """A sync handler's return value, or what it raised, as a value. Raised across the thread, a
-    GeneratorExit would be thrown into the awaiting task, which closes its coroutines (_call
-    included, its result lost) instead of raising there."""
-    try:
-        return handler(event, context), None
-    except BaseException as exc:
-        return None, exc
-
-
 class PythonInvoker:
     """Calls a handler in this process.
 
@@ -186,7 +174,4 @@ class PythonInvoker:
     async def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
         if self._is_async:
             return await self._handler(event, context)
-        value, error = await run_in_worker(functools.partial(_boxed, self._handler, event, context))
-        if error is not None:
-            raise error
-        return value
+        return await call_in_worker(functools.partial(self._handler, event, context))
