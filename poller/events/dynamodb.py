@@ -111,8 +111,8 @@ def to_stream_record(api_record: Mapping[str, Any], stream_arn: str, region: str
     """
     record = build_record(api_record, stream_arn, region, _as_is)
     try:
-        size = len(orjson.dumps(record))
-    except TypeError:  # bytes (or what orjson refuses): the converted copy, measured
+        size = json_size(record)
+    except TypeError:  # bytes are not JSON: the converted copy, measured
         record = build_record(api_record, stream_arn, region)
         size = json_size(record)
     change = record["dynamodb"]
