@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # tenacity is imported when something first fails (see `retri
 log = structlog.get_logger("poller.aws")
 T = TypeVar("T")
 
-# Long polls hold a request open for 20 s; the read timeout must outlast them.
-READ_TIMEOUT = 45
+# The longest wait a call asks the server for: an SQS long poll's. Its client's read timeout is
+# this plus `aws.read_timeout`.
+LONG_POLL = 20
 CONNECT_TIMEOUT = 5
 
 
@@ -42,6 +43,7 @@ class Aws:
         self.region = config.region
         self.endpoint_url = config.endpoint_url
         self.endpoints = dict(config.endpoints)
+        self.read_timeout = config.read_timeout
         self._metrics = metrics
         self._session = aioboto3.Session(
             region_name=config.region, profile_name=config.profile, **(credentials or {})
@@ -57,6 +59,7 @@ class Aws:
             self.endpoints,
             self._metrics,
         )
+        other.read_timeout = self.read_timeout
         other._session = aioboto3.Session(region_name=self.region)
         other._session._session._credentials = credentials
         _fast_parsers(other._session)
@@ -66,7 +69,7 @@ class Aws:
         self,
         service: str,
         max_connections: int = 10,
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float | None = None,
         attempts: int = 3,
         region: str | None = None,
     ) -> AbstractAsyncContextManager[Any]:
@@ -74,10 +77,11 @@ class Aws:
 
         `attempts` counts requests per call (botocore's standard retry mode; 1 = never retried).
         `region`: the region of the resource the client is for (an ARN's), else `aws.region`.
+        `read_timeout`: how long an answer may take, `aws.read_timeout` unless given.
         """
         config = AioConfig(
             connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=read_timeout,
+            read_timeout=self.read_timeout if read_timeout is None else read_timeout,
             max_pool_connections=max_connections,
             retries={"mode": "standard", "total_max_attempts": attempts},
         )

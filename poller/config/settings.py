@@ -26,6 +26,9 @@ class AwsConfig(BaseModel):
     # local's Invoke API while the sources stay on AWS.
     endpoints: dict[str, str] = {}
     profile: str | None = None
+    # Seconds a call may wait for its answer beyond the wait it asks for (an SQS long poll's
+    # 20 s) before it counts as failed and is retried.
+    read_timeout: Annotated[float, Field(gt=0, le=900)] = 25
 
 
 class DeadLetterSpec(BaseModel):

@@ -11,7 +11,7 @@ import anyio
 import structlog
 
 from poller.arns import Arn
-from poller.aws import describe, retried, until_stopped
+from poller.aws import LONG_POLL, describe, retried, until_stopped
 from poller.batching import (
     SQS_LONG_POLL_SECONDS,
     GatherPolicy,
@@ -91,7 +91,9 @@ class SqsMapping:
         self._rt.metrics.register_mapping(*self._labels)
         self._rt.readiness.expect(self.name)
         async with self._rt.aws.client_for(
-            self._arn, max_connections=self._policy.cap + 10
+            self._arn,
+            max_connections=self._policy.cap + 10,
+            read_timeout=LONG_POLL + self._rt.aws.read_timeout,
         ) as client:
             self._queue = await self._start(client)
             if self._queue is None:

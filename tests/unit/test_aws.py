@@ -86,6 +86,19 @@ async def test_blobs_stay_base64_text() -> None:
     assert (data, type(data)) == ("aGk=", Base64Text)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("configured", "given", "expected"), [(25, None, 25), (3, None, 3), (3, 23, 23)]
+)
+async def test_read_timeout_is_aws_read_timeout_unless_a_call_needs_longer(
+    configured: float, given: float | None, expected: float
+) -> None:
+    """`aws.read_timeout` bounds every answer; a client for long polls asks for more."""
+    aws = Aws(AwsConfig(read_timeout=configured, endpoint_url="http://127.0.0.1:9"), Metrics())
+    async with aws.client("kinesis", read_timeout=given) as client:
+        assert client.meta.config.read_timeout == expected
+
+
 # until_stopped: the one "retry until it works, unless shutdown comes first" loop
 
 
