@@ -35,6 +35,7 @@ from poller.runtime import Runtime
 from poller.state.backends import StoreSite, open_store
 from poller.state.base import CheckpointStore
 from poller.supervisor import Supervisor
+from poller.telemetry.control import Control, read_token
 from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
 from poller.telemetry.status import all_status
@@ -55,6 +56,12 @@ class Daemon:
         self.readiness = Readiness()
         self.lifecycle = Lifecycle()
         self.notifier = Notifier.from_environ(os.environ)  # systemd's Type=notify protocol
+        # The control API's token, read once here: a missing or unusable one stops the start
+        # (StartupError, exit 2) before anything connects.
+        http = config.http
+        self.control_token = (
+            read_token(http, os.environ, base_dir) if http.enabled and http.control else None
+        )
         self.http_port: int | None = None
         self.supervisor: Supervisor | None = None
         self.endpoint_url: str | None = config.aws.endpoint_url
@@ -132,7 +139,9 @@ class Daemon:
                             self.readiness.waiting(),
                             self.supervisor.disabled if self.supervisor else set(),
                         ),
-                        self.set_enabled if self.config.http.control else None,
+                        Control(self.set_enabled, self.control_token)
+                        if self.control_token is not None
+                        else None,
                     )
                     self.http_port = await root.start(
                         serve, app, self.config.http.host, self.config.http.port

@@ -12,6 +12,7 @@ from poller.config.types import STRICT, Int
 
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[\w.-]+):(?P<port>\d{1,5})$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -81,14 +82,34 @@ class EmbeddedConfig(BaseModel):
 
 
 class HttpConfig(BaseModel):
-    """The operations server: /metrics, /healthz, /readyz."""
+    """The operations server: /metrics, /healthz, /readyz, /mappings, and the control API.
+
+    The control API's bearer token is a secret, so it is never a field here: only where to find
+    it is. It is read once, at start-up (`poller.telemetry.control.read_token`).
+    """
 
     model_config = STRICT
     enabled: bool = True
     listen: str = "127.0.0.1:9102"
-    # POST /mappings/{name}/enable and /disable: off unless set; keep `listen` on loopback
-    # (the default) or behind something that authenticates when it is on.
+    # POST /mappings/{name}/enable and /disable: off unless set. When on, each request must carry
+    # `Authorization: Bearer <token>`; without a token of at least 16 characters poller will not
+    # start (exit 2). Keep `listen` on loopback (the default) or behind TLS: the token travels in
+    # clear text.
     control: bool = False
+    # Where the token is: the file `control_token_file` when it is set (its content, surrounding
+    # whitespace stripped; a relative path is relative to the config file), else the environment
+    # variable named `control_token_env`. The file wins: the variable is not read then.
+    control_token_env: str = "POLLER_CONTROL_TOKEN"  # noqa: S105 - a variable name, not a secret
+    control_token_file: str | None = None
+
+    @field_validator("control_token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(
+                "must be the name of an environment variable, such as POLLER_CONTROL_TOKEN"
+            )
+        return value
 
     @field_validator("listen")
     @classmethod

@@ -27,7 +27,14 @@ _SECRET_TEXT = re.compile(
     r"(?i)(aws_secret_access_key|secretaccesskey|x-amz-security-token|signature)"
     r"([\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"
 )
+# A YAML error (a configuration refused at start or on reload) quotes the line it stopped at
+# above a line holding only a caret; that line may hold a secret (`password: hunter2`), so it is
+# replaced, and the error's "line N, column M" still says where to look.
+_YAML_SNIPPET = re.compile(r"^[^\n]*\n(?=[ \t]*\^[ \t]*$)", re.M)
 REDACTED = "[redacted]"
+_HIDDEN_LINE = f"    {REDACTED}\n"
+# Keys whose lists are the users' data, logged only when asked (logging.log_records).
+_DATA_KEYS = frozenset({"records"})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -39,18 +46,31 @@ def _scrub(match: re.Match[str]) -> str:
     return f"{match[1]}{match[2]}{REDACTED}"
 
 
+def _clean(text: str) -> str:
+    if _SECRET_TEXT.search(text) is not None:
+        text = _SECRET_TEXT.sub(_scrub, text)
+    if "^" in text and _YAML_SNIPPET.search(text) is not None:
+        text = _YAML_SNIPPET.sub(_HIDDEN_LINE, text)
+    return text
+
+
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor: credentials never reach the logs, whatever an error message or
     a handler's log call carries.
 
+    Masked: the value of every secret-named key; AWS credentials inside text; the source line a
+    YAML error quotes. Text is a string value or a string in a list value (a rejected reload's
+    `issues`, a handler error's `stackTrace`); records (`log_records`) are left as they are.
     Runs for every line, so it stays cheap: a key's verdict is remembered, and text is only
-    rewritten where the pattern is found (one C-level scan per string value).
+    rewritten where a pattern is found (one C-level scan per string).
     """
     for key, value in event.items():  # values are replaced in place; no key is added
         if _secret_key(key):
             event[key] = REDACTED
-        elif type(value) is str and _SECRET_TEXT.search(value) is not None:
-            event[key] = _SECRET_TEXT.sub(_scrub, value)
+        elif type(value) is str:
+            event[key] = _clean(value)
+        elif type(value) is list and key not in _DATA_KEYS:
+            event[key] = [_clean(item) if type(item) is str else item for item in value]
     return event
 
 

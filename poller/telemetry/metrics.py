@@ -192,8 +192,24 @@ class Metrics:
         self.aws_api_calls = Counter(
             "poller_aws_api_calls", "AWS API calls made", ("service", "operation"), registry=r
         )
+        # The operations server: reason is missing | invalid (telemetry.control.Refusal).
+        self.http_unauthorized = Counter(
+            "poller_http_unauthorized",
+            "Control API requests refused for a missing or wrong bearer token",
+            ("reason",),
+            registry=r,
+        )
+        for reason in ("missing", "invalid"):
+            self.http_unauthorized.labels(reason).inc(0)
         self.build_info = Gauge("poller_build_info", "Build information", ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
+        # Read when the registry is collected: /metrics is served on the daemon's event loop.
+        self.asyncio_tasks = Gauge(
+            "poller_asyncio_tasks",
+            "asyncio tasks alive on the daemon's event loop (a leak shows as steady growth)",
+            registry=r,
+        )
+        self.asyncio_tasks.set_function(_asyncio_tasks)
 
     def register_mapping(self, mapping: str, function: str, source: str) -> None:
         """Create a mapping's series at zero so dashboards see them before the first event."""
