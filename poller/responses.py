@@ -14,14 +14,20 @@ from typing import Any
 from poller.model import InvokeResult, Outcome, Verdict
 
 SUCCESS = Outcome(Verdict.SUCCESS)
+# Lambda's synchronous response limit (6 MB; "Response payload size exceeded maximum allowed
+# payload size (6291556 bytes)", error type Function.ResponseSizeTooLarge): the invoke fails.
+MAX_RESPONSE_BYTES = 6_291_556
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def interpret(result: InvokeResult, report_item_failures: bool, ids: Collection[str]) -> Outcome:
     """Settle a batch whose item identifiers are `ids` from the result of invoking it. A
-    payload that does not parse (nested too deeply included) is invalid JSON; never raises."""
+    payload that does not parse (nested too deeply included) is invalid JSON; one over Lambda's
+    response limit fails whatever the response types; never raises."""
     if result.error is not None:
         return Outcome(Verdict.FAILURE, reason=f"function error: {result.error.error_type}")
+    if result.payload is not None and len(result.payload) > MAX_RESPONSE_BYTES:
+        return Outcome(Verdict.FAILURE, reason="function error: Function.ResponseSizeTooLarge")
     if not report_item_failures or result.payload is None:
         return SUCCESS
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,8 @@ _VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^
 # Fields whose Lambda API name is not their snake_case name in PascalCase.
 _ALIASES = {"function": "FunctionName", "FunctionName": "function"}
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# A key written in a path as it is; any other is quoted.
+_PLAIN_KEY = re.compile(r"[^\s.\[\]:\"]+")
 # Tags of the mapping-kind union (config.MappingConfig) that pydantic puts in error locations.
 _UNION_TAGS = frozenset({"sqs", "stream"})
 # Tags of the state-backend union (settings.StateConfig).
@@ -48,10 +51,18 @@ def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>"
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: invalid YAML: {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from exc
+    except Exception as exc:  # PyYAML's constructors raise plain errors for some scalars: a
+        # 2020-13-45 date (ValueError), a 5,000-digit int, `!!timestamp x` (AttributeError)
+        raise ConfigError([f"{source}: invalid YAML: {type(exc).__name__}: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: the top level must be a mapping of sections"])
     issues: list[str] = []
-    data = interpolate(raw, environ, "", issues)
+    try:
+        data = interpolate(raw, environ, "", issues, _Budget())
+    except RecursionError as exc:  # an alias inside itself (`a: &a [*a]`) never ends
+        raise ConfigError([f"{source}: nested too deeply (an alias inside itself?)"]) from exc
     if issues:
         raise ConfigError(issues)
     try:
@@ -64,12 +75,35 @@ def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>"
     return config
 
 
-def interpolate(node: Any, environ: Mapping[str, str], path: str, issues: list[str]) -> Any:
+class _Budget:
+    """Values left to expand: YAML aliases let a few lines name billions of values (the
+    "billion laughs"), which would hold `validate` and a reload for ever."""
+
+    LIMIT = 1_000_000
+
+    def __init__(self) -> None:
+        self.left = self.LIMIT
+
+    def spend(self, path: str) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise ConfigError([f"{path or '<top>'}: over {self.LIMIT} values (YAML aliases?)"])
+
+
+def interpolate(
+    node: Any,
+    environ: Mapping[str, str],
+    path: str,
+    issues: list[str],
+    budget: _Budget | None = None,
+) -> Any:
     """Replace ${NAME} and ${NAME:-default} in every string value; `$$` is a literal `$`."""
+    budget = budget or _Budget()
+    budget.spend(path)
     if isinstance(node, dict):
-        return {k: interpolate(v, environ, _join(path, k), issues) for k, v in node.items()}
+        return {k: interpolate(v, environ, _join(path, k), issues, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [interpolate(v, environ, f"{path}[{i}]", issues) for i, v in enumerate(node)]
+        return [interpolate(v, environ, f"{path}[{i}]", issues, budget) for i, v in enumerate(node)]
     if not isinstance(node, str):
         return node
 
@@ -90,7 +124,12 @@ def interpolate(node: Any, environ: Mapping[str, str], path: str, issues: list[s
 
 
 def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
+    text = str(key)
+    # "", "a.b", "x: y" are quoted so the path stays a path; `[key]` is pydantic's name for a
+    # mapping's key itself (`environment[1].[key]`: the key 1 is not a string).
+    if text != "[key]" and not _PLAIN_KEY.fullmatch(text):
+        text = json.dumps(text, ensure_ascii=False)
+    return f"{path}.{text}" if path else text
 
 
 def _format_error(error: Any, data: Any) -> str:
@@ -126,6 +165,10 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> str:
     out = ""
     node = data
     for position, part in enumerate(loc):
+        if isinstance(part, int) and isinstance(node, dict):  # a key YAML read as a number
+            out = _join(out, part)
+            node = node.get(part)
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None

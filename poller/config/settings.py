@@ -176,6 +176,24 @@ class FunctionConfig(BaseModel):
             raise ValueError("must be 'module:function' (or Lambda's 'module.function')")
         return value
 
+    @field_validator("environment")
+    @classmethod
+    def _environment_form(cls, value: dict[str, str]) -> dict[str, str]:
+        # What os.environ refuses would stop the daemon at start, past `poller validate`.
+        for name, text in value.items():
+            if not name or "=" in name or "\x00" in name:
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if "\x00" in text:
+                raise ValueError(f"{name}: a value cannot hold a NUL character")
+        return value
+
+    @field_validator("code_uri")
+    @classmethod
+    def _code_uri_form(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("a path cannot hold a NUL character")
+        return value
+
     @model_validator(mode="after")
     def _one_target(self) -> FunctionConfig:
         targets = [n for n in ("handler", "url", "function_name") if getattr(self, n)]
