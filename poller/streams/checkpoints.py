@@ -27,6 +27,7 @@ class CheckpointWriter:
         self._queued: str | None = None
         self._asked = 0  # tickets: one per checkpoint asked for, in order
         self._settled = 0  # the newest ticket written (or given up on by `save`)
+        self.written: str | None = None  # the checkpoint of that ticket
         self._closed = False
         self._changed = anyio.Event()
 
@@ -47,6 +48,14 @@ class CheckpointWriter:
         while self._settled < ticket:
             await self._changed.wait()
 
+    async def changed(self) -> None:
+        """Wait for the next write to settle, or for `poke()`."""
+        await self._changed.wait()
+
+    def poke(self) -> None:
+        """Wake whoever waits in `changed()` (something else they wait on has changed)."""
+        self._notify()
+
     def close(self) -> None:
         """No more checkpoints: `run()` writes what is queued, then returns."""
         self._closed = True
@@ -61,7 +70,7 @@ class CheckpointWriter:
                 continue
             checkpoint, ticket, self._queued = self._queued, self._asked, None
             await self._save(checkpoint)
-            self._settled = ticket
+            self._settled, self.written = ticket, checkpoint
             self._notify()
 
     def _notify(self) -> None:

@@ -68,8 +68,12 @@ class Delivery:
         finish: Finish,
         log: Any,
         window: WindowHooks | None = None,
+        stalled: Callable[[bool], None] = lambda stalled: None,
     ) -> None:
+        """`stalled(True)` is called when a batch first waits to be retried (or its throttled
+        invocation to be made again), `stalled(False)` when that batch has ended."""
         self.ctx = ctx
+        self._stalled = stalled
         self._shard = shard_id
         self._finish = finish
         self._log = log
@@ -78,6 +82,12 @@ class Delivery:
         self._invocations = Invocations(ctx.runtime, ctx.labels, log, ctx.invocations)
 
     async def deliver(self, records: Sequence[StreamRecord]) -> bool:
+        try:
+            return await self._deliver(records)
+        finally:
+            self._stalled(False)
+
+    async def _deliver(self, records: Sequence[StreamRecord]) -> bool:
         batch_id = str(uuid.uuid4())
         pending = [Attempt(tuple(records))]
         throttled = 0
@@ -140,6 +150,7 @@ class Delivery:
         return True
 
     async def _pause(self, count: int) -> bool:
+        self._stalled(True)
         with self.ctx.runtime.lifecycle.intake() as scope:
             await anyio.sleep(min(0.5 * 2 ** (count - 1), MAX_RETRY_WAIT))
         return not scope.cancel_called
@@ -150,15 +161,18 @@ class Delivery:
         assert self._window is not None
         batch_id = str(uuid.uuid4())
         failures = 0
-        while True:
-            invoked = await self._invoke(Attempt(()), batch_id, final=True, early=early)
-            if invoked is not None and invoked.outcome.verdict is Verdict.SUCCESS:
-                return True
-            failures += 1
-            if invoked is not None:
-                self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
-            if not await self._pause(failures):
-                return False
+        try:
+            while True:
+                invoked = await self._invoke(Attempt(()), batch_id, final=True, early=early)
+                if invoked is not None and invoked.outcome.verdict is Verdict.SUCCESS:
+                    return True
+                failures += 1
+                if invoked is not None:
+                    self.ctx.runtime.metrics.batch_retries.labels(*self.ctx.labels).inc()
+                if not await self._pause(failures):
+                    return False
+        finally:
+            self._stalled(False)
 
     def _event(self, records: Sequence[StreamRecord], final: bool, early: bool) -> dict[str, Any]:
         if self._window is None:

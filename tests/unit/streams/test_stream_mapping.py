@@ -350,3 +350,43 @@ async def test_a_lane_runs_at_most_one_finished_batch_ahead_of_its_checkpoint(
     # ...and the writes were not simply waited for: some batches started before their
     # predecessor's checkpoint was durable.
     assert any(durable < firsts[n] - 1 for n, (_, durable) in enumerate(seen) if n), seen
+
+
+async def test_a_sparse_lane_runs_no_more_than_a_batch_ahead_of_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The fault: with ParallelizationFactor 2 the checkpoint is the low-watermark over the
+    lanes, and a lane whose keys are sparse in the shard covers its sequence numbers faster
+    than one whose keys are dense; it ran ever further past the checkpoint the dense lane held
+    back, so a crash redelivered all of that (seen in the crash loops: 56 records of a shard
+    redelivered with batches of 10 and 2 lanes). Each lane now starts batch n only once the
+    durable checkpoint covers its batch n-2, as with one lane."""
+    stream = FakeStream()
+    keys: dict[int, str] = {}
+    for candidate in (f"k{i}" for i in range(100)):
+        keys.setdefault(lane_of(candidate, 2), candidate)
+    dense, sparse = keys[0], keys[1]
+    for n in range(160):  # three records of the dense lane for each of the sparse one
+        stream.put(sparse if n % 4 == 3 else dense, f"r{n}")
+    stores: list[SlowStore] = []
+
+    def slow(sqlite: SqliteCheckpointStore) -> SlowStore:
+        stores.append(SlowStore(sqlite))
+        return stores[-1]
+
+    h = Harness(stream, tmp_path / "s.db", store=slow, batch_size=5, parallelization_factor=2)
+    seen: dict[str, list[tuple[int, int]]] = {dense: [], sparse: []}  # (last sequence, durable)
+
+    def observe(event: dict[str, Any]) -> bool:
+        durable = int(next(iter(stores[0].durable.values()), "0"))
+        records = event["Records"]
+        key = records[0]["kinesis"]["partitionKey"]
+        seen[key].append((int(records[-1]["kinesis"]["sequenceNumber"]), durable))
+        return False
+
+    h.invoker.fail = observe
+    await h.run_until(lambda: len(h.invoker.data()) >= 160, timeout=20)
+    assert len(h.invoker.data()) == 160
+    for key, batches in seen.items():
+        for n in range(2, len(batches)):
+            assert batches[n][1] >= batches[n - 2][0], (key, n, batches)
