@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -258,3 +259,11 @@ class Metrics:
                 if sample.name == name and labels.items() <= sample.labels.items():
                     total += sample.value
         return total
+
+
+def _asyncio_tasks() -> float:
+    """Tasks not yet done on the running event loop; 0 when collected outside one."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop in this thread
+        return 0.0
