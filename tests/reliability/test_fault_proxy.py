@@ -49,15 +49,12 @@ def test_calls_pass_through_unchanged_and_are_attributed(proxy: FaultProxy, sqs:
 def test_throttles_are_each_services_own(proxy: FaultProxy, service: str, codes: set[str]) -> None:
     proxy.plan = plan(1.0, ["throttle"])
     through = client(proxy, service)
+    listing = {"sqs": "list_queues", "kinesis": "list_streams", "dynamodb": "list_tables"}
+    call = getattr(through, listing[service])
     seen = set()
     for _ in range(12):
         with pytest.raises(botocore.exceptions.ClientError) as caught:
-            if service == "sqs":
-                through.list_queues()
-            elif service == "kinesis":
-                through.list_streams()
-            else:
-                through.list_tables()
+            call()
         seen.add(caught.value.response["Error"]["Code"])
     assert seen == codes
     assert proxy.tally.faults("throttle", service) == 12
