@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -230,7 +231,8 @@ def retrying(
     failed: int = 0,
 ) -> AsyncRetrying:
     """Retry with exponential backoff and jitter (0.5 s up to `max_wait`), forever or, with
-    `give_up_after`, until that many seconds have passed (the last error is then raised).
+    `give_up_after`, until a retry would start more than that many seconds after the first
+    attempt (the last error is then raised).
 
     Retries retriable errors only, or every Exception with `retry_all` (runtime polling, where a
     deleted queue or a revoked permission may come back). Sleeps with anyio, so a cancel scope
@@ -239,7 +241,7 @@ def retrying(
     waited) before this one, so the backoff goes on from there.
     """
 
-    from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, stop_never
+    from tenacity import AsyncRetrying, retry_if_exception, stop_before_delay, stop_never
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -251,7 +253,7 @@ def retrying(
         wait=lambda state: backoff(state.attempt_number + failed, max_wait),
         before_sleep=before_sleep,
         sleep=sleep,
-        stop=stop_after_delay(give_up_after) if give_up_after is not None else stop_never,
+        stop=stop_before_delay(give_up_after) if give_up_after is not None else stop_never,
         reraise=True,
     )
 
@@ -265,24 +267,34 @@ async def retried(
     on_retry: Callable[[BaseException, float], None],
     retry_all: bool = False,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    give_up_after: float | None = None,
 ) -> T:
-    """`call()`'s result, retried as `retrying` retries while it fails.
+    """`call()`'s result, retried as `retrying` retries while it fails (with `give_up_after`,
+    no retry starts more than that many seconds after the first call).
 
     The same policy, but the retry machinery is built only after a failure: a call that
     succeeds (every steady-state receive and GetRecords) costs one await, not a tenacity loop.
     """
+    started = time.monotonic() if give_up_after is not None else 0.0
     try:
         return await call()
     except Exception as exc:
-        if not _retried(exc, retry_all):
-            raise
         wait = backoff(1)
+        if not _retried(exc, retry_all) or _too_late(started, wait, give_up_after):
+            raise
         on_retry(exc, wait)
     await sleep(wait)
-    async for attempt in retrying(on_retry, retry_all, sleep=sleep, failed=1):
+    remaining = None if give_up_after is None else give_up_after - (time.monotonic() - started)
+    async for attempt in retrying(
+        on_retry, retry_all, sleep=sleep, failed=1, give_up_after=remaining
+    ):
         with attempt:
             return await call()
     raise AssertionError("unreachable: retrying never stops without a result or an error")
+
+
+def _too_late(started: float, wait: float, give_up_after: float | None) -> bool:
+    return give_up_after is not None and time.monotonic() + wait - started > give_up_after
 
 
 async def until_stopped(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +10,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from poller.arns import Arn
+from poller.aws import retried
 from poller.errors import MISSING_QUEUE_CODES, SourceMissing, error_code
 from poller.events.sqs import to_message
 from poller.model import SqsMessage
@@ -53,10 +54,17 @@ async def queue_depth(client: Any, url: str) -> int:
 
 
 class SqsQueue:
-    """One queue seen through one client. Receives ask for every system and message attribute."""
+    """One queue. Receives ask for every system and message attribute.
 
-    def __init__(self, client: Any, arn: Arn, info: QueueInfo) -> None:
+    `client` makes every call; `receiver`, when given, makes the receives instead: a client
+    whose read timeout outlasts a long poll, so that the other calls (deletes, visibility
+    changes) can have a short one and a stalled delete fails in seconds, not after a long
+    poll's worth of waiting.
+    """
+
+    def __init__(self, client: Any, arn: Arn, info: QueueInfo, receiver: Any = None) -> None:
         self._client = client
+        self._receiver = receiver if receiver is not None else client
         self._arn = str(arn)
         self._region = arn.region
         self.info = info
@@ -93,7 +101,7 @@ class SqsQueue:
         )
 
     async def receive(self, max_messages: int, wait_seconds: int) -> list[SqsMessage]:
-        response = await self._client.receive_message(
+        response = await self._receiver.receive_message(
             QueueUrl=self.info.url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=wait_seconds,
@@ -102,24 +110,25 @@ class SqsQueue:
         )
         return [to_message(m, self._arn, self._region) for m in response.get("Messages", [])]
 
-    async def delete(self, messages: Sequence[SqsMessage]) -> DeleteReport:
+    async def delete(
+        self,
+        messages: Sequence[SqsMessage],
+        on_retry: Callable[[BaseException, float], None] | None = None,
+    ) -> DeleteReport:
         """Delete in batches of 10, retrying entries that failed for the server's reasons.
 
         Entries failing through the sender's fault (an expired receipt handle, say) are not
-        retried: the message is already visible again and will be redelivered.
+        retried: the message is already visible again and will be redelivered. With `on_retry`,
+        a call that fails as a network fault, throttle or 5xx is retried with backoff while a
+        retry can still help: for at most the queue's visibility timeout, after which the
+        messages are visible again anyway. Without it, such an error is raised.
         """
         deleted = 0
         failed: list[tuple[str, str]] = []
         for chunk in chunks(messages):
             pending = {m.message_id: m for m in chunk}
             for attempt in range(DELETE_ATTEMPTS):
-                response = await self._client.delete_message_batch(
-                    QueueUrl=self.info.url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m.receipt_handle}
-                        for i, m in enumerate(pending.values())
-                    ],
-                )
+                response = await self._delete_call(list(pending.values()), on_retry)
                 by_index = list(pending.values())
                 retry: dict[str, SqsMessage] = {}
                 deleted += len(response.get("Successful", []))
@@ -134,6 +143,23 @@ class SqsQueue:
                 pending = retry
                 await anyio.sleep(0.2 * 2**attempt)
         return DeleteReport(deleted, tuple(failed))
+
+    async def _delete_call(
+        self, messages: list[SqsMessage], on_retry: Callable[[BaseException, float], None] | None
+    ) -> dict[str, Any]:
+        async def call() -> dict[str, Any]:
+            response: dict[str, Any] = await self._client.delete_message_batch(
+                QueueUrl=self.info.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle}
+                    for i, m in enumerate(messages)
+                ],
+            )
+            return response
+
+        if on_retry is None:
+            return await call()
+        return await retried(call, on_retry, give_up_after=self.info.visibility_timeout)
 
     async def change_visibility(self, messages: Sequence[SqsMessage], seconds: int) -> int:
         """Set the visibility timeout of each message; returns how many changes succeeded."""

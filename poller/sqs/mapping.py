@@ -90,12 +90,14 @@ class SqsMapping:
         """Check the queue, then keep the target number of pollers running until shutdown."""
         self._rt.metrics.register_mapping(*self._labels)
         self._rt.readiness.expect(self.name)
-        async with self._rt.aws.client_for(
-            self._arn,
-            max_connections=self._policy.cap + 10,
-            read_timeout=LONG_POLL + self._rt.aws.read_timeout,
-        ) as client:
-            self._queue = await self._start(client)
+        pool = self._policy.cap + 10
+        async with (
+            self._rt.aws.client_for(self._arn, max_connections=pool) as client,
+            self._rt.aws.client_for(
+                self._arn, max_connections=pool, read_timeout=LONG_POLL + self._rt.aws.read_timeout
+            ) as receiver,
+        ):
+            self._queue = await self._start(client, receiver)
             if self._queue is None:
                 return
             self._log.info(
@@ -116,7 +118,7 @@ class SqsMapping:
                     self._changed = anyio.Event()
         self._log.info("mapping_stopped")
 
-    async def _start(self, client: Any) -> SqsQueue | None:
+    async def _start(self, client: Any, receiver: Any) -> SqsQueue | None:
         """The queue, checked (retried while it may heal); None if shutdown came first."""
 
         async def resolve() -> QueueInfo:
@@ -133,7 +135,7 @@ class SqsMapping:
         if problem and not self.config.visibility_heartbeat:
             raise StartupError(f"{self._path}: {problem}")
         self._rt.readiness.set(self.name, True)
-        return SqsQueue(client, self._arn, info)
+        return SqsQueue(client, self._arn, info, receiver)
 
     def _on_source_error(self, operation: str) -> Callable[[BaseException, float], None]:
         return source_error_recorder(self._rt, self._labels, self._log, operation, unready=True)
@@ -306,9 +308,13 @@ class SqsMapping:
     async def _delete(self, messages: list[SqsMessage], batch: Batch) -> None:
         assert self._queue is not None
         # Deleting what succeeded is the last phase of shutdown too: shielded, but bounded.
+        # A failed call is retried while the messages are still invisible: each delete that
+        # gives up is a batch handled twice.
         with settlement() as scope:
             try:
-                report = await self._queue.delete(messages)
+                report = await self._queue.delete(
+                    messages, self._on_source_error("DeleteMessageBatch")
+                )
             except Exception as exc:
                 self._log.error(
                     "delete_failed", batch_id=batch.batch_id, count=len(messages), **describe(exc)

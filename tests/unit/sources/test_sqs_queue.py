@@ -83,3 +83,63 @@ async def test_a_server_fault_that_persists_is_reported_after_the_last_attempt()
     report = await delete(client, 2)
     assert report == sqs_source.DeleteReport(1, (("m0", "InternalError"),))
     assert client.calls == [["r0", "r1"]] + [["r0"]] * (DELETE_ATTEMPTS - 1)
+
+
+class FlakyClient(FakeClient):
+    """DeleteMessageBatch whose first `errors` calls raise `error`, as a lost connection or a
+    throttle does when botocore's own retries run out."""
+
+    def __init__(self, errors: int, error: Exception) -> None:
+        super().__init__([])
+        self.errors, self.error, self.raised = errors, error, 0
+
+    async def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> Any:
+        if self.raised < self.errors:
+            self.raised += 1
+            raise self.error
+        return await super().delete_message_batch(QueueUrl, Entries)
+
+
+def _throttled() -> Exception:
+    from botocore.exceptions import ClientError
+
+    error: Exception = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "Delete"
+    )
+    return error
+
+
+async def test_a_delete_call_that_fails_for_a_moment_is_retried_not_left_to_redeliver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault suite finding: a DeleteMessageBatch that failed past botocore's three attempts was
+    given up, and its handled batch came back after the visibility timeout (a duplicate per
+    message). With `on_retry` the call is retried with backoff, each retry reported."""
+    waits: list[float] = []
+    monkeypatch.setattr("poller.aws.backoff", lambda attempt, max_wait=30: 0.01)
+    client = FlakyClient(3, _throttled())
+    queue = SqsQueue(client, ARN, QueueInfo("http://queue", 30, False))
+    report = await queue.delete(messages(3), lambda exc, wait: waits.append(wait))
+    assert report == sqs_source.DeleteReport(3, ())
+    assert len(waits) == 3
+
+
+async def test_a_delete_call_is_not_retried_past_the_visibility_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the messages are visible again a delete cannot save a redelivery: give up."""
+    monkeypatch.setattr("poller.aws.backoff", lambda attempt, max_wait=30: 0.6)
+    client = FlakyClient(1000, _throttled())
+    queue = SqsQueue(client, ARN, QueueInfo("http://queue", 1, False))
+    with pytest.raises(Exception, match="ThrottlingException"):
+        await queue.delete(messages(1), lambda exc, wait: None)
+    # Attempts at 0 and 0.6 s; a third would start at 1.2 s, past the 1 s visibility timeout.
+    assert client.raised == 2
+
+
+async def test_without_on_retry_a_failed_delete_call_is_raised_at_once() -> None:
+    client = FlakyClient(1, _throttled())
+    queue = SqsQueue(client, ARN, QueueInfo("http://queue", 30, False))
+    with pytest.raises(Exception, match="ThrottlingException"):
+        await queue.delete(messages(1))
+    assert client.raised == 1
