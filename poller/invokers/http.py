@@ -14,6 +14,7 @@ import anyio
 import structlog
 
 from poller.errors import InvokeError, Throttled
+from poller.events import json_bytes
 from poller.invokers.runtime_errors import TIMED_OUT, timed_out
 from poller.model import FunctionError, InvokeResult
 
@@ -149,7 +150,7 @@ class HttpInvoker:
 
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
         started = time.monotonic()
-        outcome = await self._post(json.dumps(event).encode("utf-8"), request_id)
+        outcome = await self._post(json_bytes(event), request_id)  # as the batch was measured
         duration = time.monotonic() - started
         if isinstance(outcome, FunctionError):
             log.warning("handler_error", function=self.function_name, **outcome.payload(request_id))

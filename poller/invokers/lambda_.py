@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import AsyncExitStack
 from typing import Any
@@ -14,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from poller.arns import Arn
 from poller.aws import Aws
 from poller.errors import InvokeError, Throttled, error_code
+from poller.events import json_bytes
 from poller.invokers.http import error_from_payload
 from poller.model import FunctionError, InvokeResult
 
@@ -95,7 +95,7 @@ class LambdaInvoker:
         params: dict[str, Any] = {
             "FunctionName": self.function_name,
             "InvocationType": "RequestResponse",
-            "Payload": json.dumps(event).encode("utf-8"),
+            "Payload": json_bytes(event),  # as the batch was measured
         }
         if self._qualifier:
             params["Qualifier"] = self._qualifier

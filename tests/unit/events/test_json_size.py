@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poller.events import Base64Text, base64_text, json_size
+from poller.events import Base64Text, base64_text, json_bytes, json_size
 
 JSON = st.recursive(
     st.none()
@@ -50,3 +50,21 @@ def test_base64_text_counts_as_text() -> None:
 def test_base64_text_of_bytes_and_of_text() -> None:
     assert base64_text(b"hi") == "aGk="
     assert base64_text(Base64Text("aGk=")) == "aGk="
+
+
+@given(JSON)
+def test_the_sent_event_is_the_measured_size(value: Any) -> None:
+    """Bad input corpus finding: the Lambda and HTTP targets sent `json.dumps(event)`, spaced
+    and ASCII-escaped, while batches are cut by this compact UTF-8 size, so a batch just under
+    6 MB (or any with non-ASCII text) went out over Lambda's request limit. They now send
+    `json_bytes`, which parses back to the same value and is the measured size (lone
+    surrogates, which UTF-8 cannot hold, are sent escaped)."""
+    sent = json_bytes(value)
+    assert json.loads(sent) == value
+    if len(sent) != json_size(value):
+        assert "\\ud" in sent.decode("ascii").lower()
+
+
+def test_non_ascii_text_is_sent_as_utf_8_not_escaped() -> None:
+    event = {"Records": [{"body": "é" * 1000}]}
+    assert len(json_bytes(event)) == json_size(event) < len(json.dumps(event).encode())
