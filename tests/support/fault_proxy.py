@@ -184,7 +184,9 @@ class FaultProxy:
                 return await self._handle(request, upstream)
 
             app.router.add_route("*", "/{tail:.*}", handle)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # At exit, requests still in flight (long polls forwarded to the server) are cut
+            # off, not waited for: a test ends when its daemon has.
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", self._port, reuse_address=True)
             await site.start()
