@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from sqs_support import HERE, REGION, json_lines, start_poller, stop_poller
+from bench_support import MotoServer
+from sqs_support import EXTERNAL, HERE, REGION, json_lines, start_poller, stop_poller
 
 FAILOVER = 3.0  # seconds; renew interval 1 s
 RENEW = FAILOVER / 3
@@ -142,6 +143,21 @@ def owners(endpoint: str, table: str) -> dict[str, str | None]:
 
 def loads(endpoint: str, table: str) -> Counter[str | None]:
     return Counter(owners(endpoint, table).values())
+
+
+def moto_in_its_own_process() -> Iterator[str]:
+    """The endpoint for replica tests: POLLER_TEST_ENDPOINT if set, else moto's server in its
+    own OS process (stopped by its PID at the end), so that the replicas' lease traffic and the
+    test's own polling do not share one GIL with the server."""
+    if EXTERNAL:
+        yield EXTERNAL
+        return
+    server = MotoServer()
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> float:

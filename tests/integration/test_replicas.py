@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from bench_support import MotoServer
 from lease_support import (
     FAILOVER,
     RENEW,
@@ -21,6 +20,7 @@ from lease_support import (
     TableWatch,
     iter_overlaps,
     loads,
+    moto_in_its_own_process,
     owners,
     wait_until,
 )
@@ -35,15 +35,7 @@ pytestmark = pytest.mark.integration
 def endpoint() -> Iterator[str]:
     """moto in its own OS process for these tests: the replicas' lease traffic and this test's
     own table polling must not share one GIL with the server (stopped by PID at the end)."""
-    if EXTERNAL:
-        yield EXTERNAL
-        return
-    server = MotoServer()
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
+    yield from moto_in_its_own_process()
 
 
 # Process start-up and polling on a loaded 2-core machine; every bound below is the protocol's

@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,67 @@ async def test_sqs_under_faults_handles_every_message(
     )
 
 
+@dataclass
+class StreamRun:
+    """What a stream fault run saw: (key, value) per delivery in order, the recovery after the
+    outage, the source errors counted, and the checkpoint watch."""
+
+    delivered: list[tuple[str, str]]
+    recovery: float
+    errors: float
+    watch: CheckpointWatch
+
+
+async def _stream_run(
+    config: str,
+    state: Path,
+    proxy: FaultProxy,
+    count: int,
+    produce: Callable[[], None],
+    key_value: Callable[[dict[str, Any]], tuple[str, str]],
+) -> StreamRun:
+    """Run the daemon on `config` while `produce` writes `count` records from a thread, with
+    the outage halfway; checkpoints are read from `state` throughout."""
+    with CheckpointWatch(state) as watch:
+        async with running(config) as daemon:
+            producer = threading.Thread(target=produce, daemon=True)
+            producer.start()
+            await half_way(handled_count, count)
+            recovery = await outage_then_recovery(proxy, handled_count)
+            await wait_for(lambda: handled_count() >= count, timeout=FAULTS_UNTIL)
+            producer.join(timeout=30)
+            errors = source_errors(daemon)
+            await _checkpoints_settle(watch)
+    delivered = [key_value(r) for r in itest_handlers.records()]
+    return StreamRun(delivered, recovery, errors, watch)
+
+
+def _assert_stream_run(run: StreamRun, items: list[tuple[str, str]]) -> None:
+    assert {d for _, d in run.delivered} == {d for _, d in items}
+    # Checkpoints are written to local SQLite, never through the proxy: a fault can only fail a
+    # read, which is retried with the same iterator, so nothing is delivered twice.
+    assert duplicates(run.delivered) == 0
+    for key, order in first_delivery_order(run.delivered).items():
+        assert [int(d) for d in order] == sorted(int(d) for d in order), key
+    assert run.watch.readings > 0
+    assert not run.watch.backwards()
+    assert run.recovery <= recovery_bound(), run.recovery
+    assert run.errors > 0
+
+
+def _stream_summary(name: str, run: StreamRun, proxy: FaultProxy) -> None:
+    summary(
+        name,
+        records=len(set(run.delivered)),
+        calls=sum(proxy.tally.calls.values()),
+        faults=proxy.tally.faults(),
+        duplicates=duplicates(run.delivered),
+        recovery_s=round(run.recovery, 2),
+        source_errors=int(run.errors),
+        checkpoint_readings=run.watch.readings,
+    )
+
+
 async def test_kinesis_four_shards_parallelization_two_under_faults(
     endpoint: str, kinesis: Any, tmp_path: Path, proxy: FaultProxy
 ) -> None:
@@ -188,30 +250,16 @@ async def test_kinesis_four_shards_parallelization_two_under_faults(
     extra = "parallelization_factor: 2\nbatch_size: 100\n"
     config = through(stream_config(endpoint, arn, state, extra), endpoint, proxy)
     items = [(f"k{i % 32}", str(i)) for i in range(RECORDS)]
-    with CheckpointWatch(state) as watch:
-        async with running(config) as daemon:
-            producer = threading.Thread(target=_put_all, args=(kinesis, name, items), daemon=True)
-            producer.start()
-            await half_way(handled_count, RECORDS)
-            recovery = await outage_then_recovery(proxy, handled_count)
-            await wait_for(lambda: handled_count() >= RECORDS, timeout=FAULTS_UNTIL)
-            producer.join(timeout=30)
-            errors = source_errors(daemon)
-            await _checkpoints_settle(watch)
-    delivered = [(r["kinesis"]["partitionKey"], kinesis_data(r)) for r in itest_handlers.records()]
-    _assert_stream_run(delivered, items, watch)
-    assert recovery <= recovery_bound(), recovery
-    assert errors > 0
-    summary(
-        "kinesis-4-shards-pf2",
-        records=len(items),
-        calls=sum(proxy.tally.calls.values()),
-        faults=proxy.tally.faults(),
-        duplicates=duplicates(delivered),
-        recovery_s=round(recovery, 2),
-        source_errors=int(errors),
-        checkpoint_readings=watch.readings,
+    run = await _stream_run(
+        config,
+        state,
+        proxy,
+        len(items),
+        lambda: _put_all(kinesis, name, items),
+        lambda r: (r["kinesis"]["partitionKey"], kinesis_data(r)),
     )
+    _assert_stream_run(run, items)
+    _stream_summary("kinesis-4-shards-pf2", run, proxy)
 
 
 def _put_all(kinesis: Any, name: str, items: list[tuple[str, str]]) -> None:
@@ -232,19 +280,6 @@ async def _checkpoints_settle(watch: CheckpointWatch) -> None:
     await wait_for(lambda: watch.readings >= readings + 5, timeout=10)
 
 
-def _assert_stream_run(
-    delivered: list[tuple[str, str]], items: list[tuple[str, str]], watch: CheckpointWatch
-) -> None:
-    assert {d for _, d in delivered} == {d for _, d in items}
-    # Checkpoints are written to local SQLite, never through the proxy: a fault can only fail a
-    # read, which is retried with the same iterator, so nothing is delivered twice.
-    assert duplicates(delivered) == 0
-    for key, order in first_delivery_order(delivered).items():
-        assert [int(d) for d in order] == sorted(int(d) for d in order), key
-    assert watch.readings > 0
-    assert not watch.backwards()
-
-
 async def test_dynamodb_streams_under_faults(
     endpoint: str, dynamodb: Any, tmp_path: Path, proxy: FaultProxy
 ) -> None:
@@ -254,32 +289,16 @@ async def test_dynamodb_streams_under_faults(
     config = through(stream_config(endpoint, arn, state, "batch_size: 100\n"), endpoint, proxy)
     count = RECORDS // 2 if RECORDS > 1000 else RECORDS  # moto writes items one call each
     items = [(f"k{i % 16}", str(i)) for i in range(count)]
-    with CheckpointWatch(state) as watch:
-        async with running(config) as daemon:
-            writer = threading.Thread(target=_write_all, args=(dynamodb, name, items), daemon=True)
-            writer.start()
-            await half_way(handled_count, count)
-            recovery = await outage_then_recovery(proxy, handled_count)
-            await wait_for(lambda: handled_count() >= count, timeout=FAULTS_UNTIL)
-            writer.join(timeout=30)
-            errors = source_errors(daemon)
-            await _checkpoints_settle(watch)
-    delivered = [
-        (r["dynamodb"]["Keys"]["pk"]["S"], r["dynamodb"]["NewImage"]["n"]["N"])
-        for r in itest_handlers.records()
-    ]
-    _assert_stream_run(delivered, items, watch)
-    assert recovery <= recovery_bound(), recovery
-    assert errors > 0
-    summary(
-        "dynamodb-streams",
-        records=len(items),
-        calls=sum(proxy.tally.calls.values()),
-        faults=proxy.tally.faults(),
-        duplicates=duplicates(delivered),
-        recovery_s=round(recovery, 2),
-        source_errors=int(errors),
+    run = await _stream_run(
+        config,
+        state,
+        proxy,
+        len(items),
+        lambda: _write_all(dynamodb, name, items),
+        lambda r: (r["dynamodb"]["Keys"]["pk"]["S"], r["dynamodb"]["NewImage"]["n"]["N"]),
     )
+    _assert_stream_run(run, items)
+    _stream_summary("dynamodb-streams", run, proxy)
 
 
 def _write_all(dynamodb: Any, name: str, items: list[tuple[str, str]]) -> None:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench_support import MotoServer
 from fault_proxy import FaultProxy
 from fault_support import RATE, duplicates, faults, summary
-from lease_support import Fleet, Producer, TableWatch, owners, wait_until
+from lease_support import Fleet, Producer, TableWatch, moto_in_its_own_process, owners, wait_until
 from scale import scaled, scaled_seconds
-from sqs_support import EXTERNAL, unique
+from sqs_support import unique
 from stream_support import make_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(scaled_seconds(180, 1800))]
@@ -32,15 +31,7 @@ RECORDS = scaled(600, 20_000)
 def endpoint() -> Iterator[str]:
     """moto in its own OS process, as in test_replicas.py: three replicas' lease traffic and
     this test's polling must not share one GIL with the server (stopped by PID at the end)."""
-    if EXTERNAL:
-        yield EXTERNAL
-        return
-    server = MotoServer()
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
+    yield from moto_in_its_own_process()
 
 
 def _hand_overs(watch: TableWatch) -> int:
