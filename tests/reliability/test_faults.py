@@ -100,7 +100,7 @@ async def _run_sqs(
     if fifo:
         # The backlog first. Produced while consumed, with receives whose answers were lost,
         # moto was seen handing out a group's later message while an earlier one was still
-        # in flight: an open finding (RELIABILITY.md), not yet pinned on moto or poller.
+        # in flight (LocalStack kept order in the same run): an open finding, RELIABILITY.md.
         _send_all(sqs, url, bodies, fifo)
     async with running(config) as daemon:
         sender = threading.Thread(
