@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -27,7 +27,8 @@ from poller.sources.shards import SHARD_END, TRIM_HORIZON, Position, ShardInfo, 
 from poller.sources.streams import EXPIRED_ITERATOR, TRIMMED_DATA, Page
 from poller.streams.checkpoints import CheckpointWriter
 from poller.streams.context import StreamContext
-from poller.streams.delivery import Delivery, Finish
+from poller.streams.delivery import Delivery
+from poller.streams.pacing import LanePacing
 from poller.streams.progress import ShardProgress, lane_of
 from poller.streams.tumbling import Tumbling
 from poller.streams.windows import CLOSE_GRACE, is_over, same_window
@@ -65,7 +66,9 @@ class ShardReader:
         self._ended = False
         self._tip_seen_at: float | None = None  # when the reader last saw nothing left to read
         self._writer = CheckpointWriter(self._save)
-        self._stalled: set[_Lane] = set()  # lanes whose batch waits to be retried
+        self._pacing = LanePacing(
+            self._writer, ctx.runtime.lifecycle, bool(ctx.config.tumbling_window_in_seconds)
+        )
 
     @property
     def buffered(self) -> int:
@@ -230,10 +233,10 @@ class ShardReader:
 
     async def _lane_loop(self, lane: _Lane) -> None:
         shard_id, size = self.shard.shard_id, self.ctx.config.tumbling_window_in_seconds
-        finish = self._lane_finish(lane)
+        finish = self._pacing.finish(self._finish)
         tumbling = Tumbling(size, self.ctx, shard_id, finish, self._log) if size else None
         delivery = tumbling or Delivery(
-            self.ctx, shard_id, finish, self._log, stalled=self._stall_marker(lane)
+            self.ctx, shard_id, finish, self._log, stalled=self._pacing.stall_marker(lane)
         )
         while True:
             head = await self._gather(lane, tumbling)
@@ -291,54 +294,6 @@ class ShardReader:
         watermark = self._progress.finish(r.sequence_number for r in records)
         if watermark is not None:
             self._writer.put(watermark)
-
-    def _lane_finish(self, lane: _Lane) -> Finish:
-        """A lane's `_finish`: it also waits until the records of the lane's previous finish
-        are behind the written checkpoint, so a crash redelivers at most one more batch per
-        lane. With ParallelizationFactor > 1 that checkpoint is the low-watermark over lanes,
-        so a lane never runs more than a batch ahead of the slowest one: a lane can cover the
-        shard's sequence numbers faster (its keys are sparser there), and without the wait all
-        it finished past the slowest lane would be redelivered. The wait is waived while a lane
-        of the shard waits to retry a failing batch: a failing batch blocks only its lane.
-
-        With a tumbling window records are finished at the window's close, and a lane may
-        need records the reader has not read yet to close it: there the wait is only for the
-        checkpoint asked for before the previous finish (the lanes' windows are not coupled).
-        """
-        previous = 0
-        behind: str | None = None  # the last record of the lane's previous finish
-
-        async def finish(records: Sequence[StreamRecord]) -> None:
-            nonlocal previous, behind
-            await self._finish(records)
-            await self._writer.settled(previous)
-            previous = self._writer.asked
-            if self.ctx.config.tumbling_window_in_seconds:
-                return
-            # A stop cuts the wait: a slower lane's batch cut off by it never ends.
-            with self.ctx.runtime.lifecycle.intake():
-                while behind is not None and not self._stalled and not self._covers(behind):
-                    await self._writer.changed()
-            behind = max((r.sequence_number for r in records), key=int, default=behind)
-
-        return finish
-
-    def _covers(self, sequence: str) -> bool:
-        """Whether the written checkpoint is at or past `sequence`."""
-        written = self._writer.written
-        return written is not None and (written == SHARD_END or int(written) >= int(sequence))
-
-    def _stall_marker(self, lane: _Lane) -> Callable[[bool], None]:
-        """What the lane's delivery calls when its batch waits to be retried, and once it ends."""
-
-        def mark(stalled: bool) -> None:
-            if stalled and lane not in self._stalled:
-                self._stalled.add(lane)
-                self._writer.poke()  # release the lanes waiting for the checkpoint
-            elif not stalled:
-                self._stalled.discard(lane)
-
-        return mark
 
     async def _save(self, checkpoint: str) -> None:
         # A checkpoint is settlement: shielded from shutdown, but bounded.
