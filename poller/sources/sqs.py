@@ -128,8 +128,8 @@ class SqsQueue:
         for chunk in chunks(messages):
             pending = {m.message_id: m for m in chunk}
             for attempt in range(DELETE_ATTEMPTS):
-                response = await self._delete_call(list(pending.values()), on_retry)
                 by_index = list(pending.values())
+                response = await self._delete_call(by_index, on_retry)
                 retry: dict[str, SqsMessage] = {}
                 deleted += len(response.get("Successful", []))
                 for entry in response.get("Failed", []):
