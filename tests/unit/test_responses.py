@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poller.model import FunctionError, InvokeResult, Outcome, Verdict
-from poller.responses import SUCCESS, interpret, item_failures, settled
+from poller.responses import MAX_RESPONSE_BYTES, SUCCESS, interpret, item_failures, settled
 
 IDS = ("id1", "id2", "id3")
 
@@ -257,3 +257,20 @@ def test_settled(outcome: Outcome, expected: list[str]) -> None:
 
 def test_settled_keeps_caller_order() -> None:
     assert settled(["c", "a", "b"], partial("a")) == ["c", "b"]
+
+
+# Reference §1.1, LIMITS: "6 MB each for request and response (synchronous)". Lambda's own
+# error names the exact figure, 6,291,556 bytes; a longer response fails the invoke whatever
+# it says and whatever the response types.
+@pytest.mark.parametrize("report", [False, True])
+@pytest.mark.parametrize(
+    ("size", "verdict"),
+    [(MAX_RESPONSE_BYTES, Verdict.SUCCESS), (MAX_RESPONSE_BYTES + 1, Verdict.FAILURE)],
+)
+def test_response_size_limit(size: int, verdict: Verdict, report: bool) -> None:
+    payload = b'{"pad":"' + b"x" * (size - 10) + b'"}'  # an object: success under the limit
+    assert len(payload) == size
+    outcome = interpret(ok(payload), report, ["m1"])
+    assert outcome.verdict is verdict
+    if verdict is Verdict.FAILURE:
+        assert outcome.reason == "function error: Function.ResponseSizeTooLarge"
