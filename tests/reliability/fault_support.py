@@ -48,15 +48,27 @@ OUTAGE_PLAN = plan(1.0, ["reset_before", "http_503", "throttle", "http_500"])
 
 
 async def outage_then_recovery(
-    proxy: FaultProxy, handled: Callable[[], int], only: Iterable[str] | None = None
+    proxy: FaultProxy,
+    daemon: Daemon,
+    handled: Callable[[], int],
+    total: int,
+    only: Iterable[str] | None = None,
 ) -> float:
     """Fail every call for OUTAGE s (a scenario pause), stop all faults, and return how long
-    the mapping took to handle another record. Faults resume at RATE afterwards."""
+    the mapping took to handle another record, or, when every record was already handled (a
+    producer can finish before the outage ends), to report itself ready again (its next call
+    to the source succeeded). Faults resume at RATE afterwards."""
     proxy.plan = plan(1.0, OUTAGE_PLAN.kinds, only=only)
     await anyio.sleep(OUTAGE)  # the outage itself: scenario, not a wait for a condition
     proxy.plan = FaultPlan()
     before, healed = handled(), time.monotonic()
-    await wait_for(lambda: handled() > before, timeout=recovery_bound() + 30)
+
+    def recovered() -> bool:
+        if before >= total:
+            return not daemon.readiness.waiting()
+        return handled() > before
+
+    await wait_for(recovered, timeout=recovery_bound() + 30)
     recovery = time.monotonic() - healed
     proxy.plan = faults(only=only)
     return recovery
