@@ -37,16 +37,27 @@ _AWS_CONSTRAINT = {
 
 def load_config(path: str | Path, environ: Mapping[str, str]) -> PollerConfig:
     """Parse and validate a config file; raise ConfigError listing every problem with its path."""
+    return validate_config(load_raw_config(path, environ))
+
+
+def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>") -> PollerConfig:
+    return validate_config(raw_config(text, environ, source))
+
+
+def load_raw_config(path: str | Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """A config file's sections as YAML and ${ENV} interpolation leave them, not yet validated
+    (`poller run --template` adds the template's functions and mappings to them)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: cannot read: not UTF-8 text (byte {exc.start})"]) from exc
-    return parse_config(text, environ, source=str(path))
+    return raw_config(text, environ, str(path))
 
 
-def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>") -> PollerConfig:
+def raw_config(text: str, environ: Mapping[str, str], source: str = "<config>") -> dict[str, Any]:
+    """Parse YAML and interpolate ${ENV}; ConfigError for what is not a mapping of sections."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -65,6 +76,12 @@ def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>"
         raise ConfigError([f"{source}: nested too deeply (an alias inside itself?)"]) from exc
     if issues:
         raise ConfigError(issues)
+    assert isinstance(data, dict)
+    return data
+
+
+def validate_config(data: dict[str, Any]) -> PollerConfig:
+    """Validate sections read by `raw_config`; ConfigError with every problem and its path."""
     try:
         config = PollerConfig.model_validate(data)
     except ValidationError as exc:
