@@ -1,0 +1,310 @@
+"""`--create-resources`: the template's queues (dead-letter queues first), streams, tables with
+streams, topics and buckets, created where poller points when they are missing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from poller.errors import StartupError, error_code
+from poller.templates.errors import TemplateError
+from poller.templates.intrinsics import Resolver
+
+# The queue properties CreateQueue takes as attributes (all others are noted, not created).
+_QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoQueue",
+    "FifoThroughputLimit",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedriveAllowPolicy",
+    "RedrivePolicy",
+    "VisibilityTimeout",
+)
+_TABLE_PARAMETERS = (
+    "KeySchema",
+    "AttributeDefinitions",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+)
+CREATED = (
+    "AWS::SQS::Queue",
+    "AWS::Kinesis::Stream",
+    "AWS::DynamoDB::Table",
+    "AWS::SNS::Topic",
+    "AWS::S3::Bucket",
+)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource to create: its type, logical ID, name and the request's parameters."""
+
+    kind: str
+    logical_id: str
+    name: str
+    parameters: dict[str, Any]
+    after: tuple[str, ...] = ()  # logical IDs that must exist first (a queue's DLQ)
+
+
+@dataclass
+class Plan:
+    resources: list[Resource] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plan(resolver: Resolver) -> Plan:
+    """What `--create-resources` creates, in order: a queue after the queues its RedrivePolicy
+    names. Raises TemplateError for a property that cannot be resolved."""
+    out = Plan()
+    for logical_id, resource in resolver.resources.items():
+        kind = resource.get("Type") if isinstance(resource, dict) else None
+        if kind not in CREATED or not resolver.included(logical_id):
+            continue
+        path = f"Resources.{logical_id}.Properties"
+        properties = resolver.resolve(resource.get("Properties") or {}, path)
+        name = resolver.name(logical_id, path)
+        builder = _BUILDERS[str(kind)]
+        out.resources.append(builder(logical_id, name, properties, resolver, path, out))
+    return Plan(_ordered(out.resources), out.notes)
+
+
+def _ordered(resources: list[Resource]) -> list[Resource]:
+    done: list[Resource] = []
+    pending = list(resources)
+    while pending:
+        ready = [r for r in pending if all(a in {d.logical_id for d in done} for a in r.after)]
+        if not ready:  # a cycle of redrive policies, or one naming a queue not in the plan
+            ready = pending[:1]
+        done.extend(ready)
+        pending = [r for r in pending if r not in ready]
+    return done
+
+
+def _queue(
+    logical_id: str,
+    name: str,
+    properties: dict[str, Any],
+    resolver: Resolver,
+    path: str,
+    out: Plan,
+) -> Resource:
+    attributes: dict[str, str] = {}
+    after: list[str] = []
+    for key, value in properties.items():
+        if key == "QueueName":
+            continue
+        if key not in _QUEUE_ATTRIBUTES:
+            out.notes.append((f"{path}.{key}", "not set on the created queue"))
+            continue
+        if key in ("RedrivePolicy", "RedriveAllowPolicy"):
+            policy = json.loads(value) if isinstance(value, str) else value
+            target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
+            after.extend(_queue_named(resolver, str(target)) if target else [])
+            attributes[key] = json.dumps(policy)
+        elif isinstance(value, bool):
+            attributes[key] = "true" if value else "false"
+        else:
+            attributes[key] = str(value)
+    return Resource("AWS::SQS::Queue", logical_id, name, {"Attributes": attributes}, tuple(after))
+
+
+def _queue_named(resolver: Resolver, arn: str) -> list[str]:
+    return [
+        logical_id
+        for logical_id, resource in resolver.resources.items()
+        if resource.get("Type") == "AWS::SQS::Queue"
+        and resolver.included(logical_id)
+        and resolver.get_att(logical_id, "Arn", "") == arn
+    ]
+
+
+def _stream(
+    logical_id: str,
+    name: str,
+    properties: dict[str, Any],
+    resolver: Resolver,
+    path: str,
+    out: Plan,
+) -> Resource:
+    mode = (properties.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+    parameters: dict[str, Any] = {"StreamModeDetails": {"StreamMode": mode}}
+    if mode == "PROVISIONED":
+        parameters["ShardCount"] = int(properties.get("ShardCount", 1))
+    return Resource("AWS::Kinesis::Stream", logical_id, name, parameters)
+
+
+def _table(
+    logical_id: str,
+    name: str,
+    properties: dict[str, Any],
+    resolver: Resolver,
+    path: str,
+    out: Plan,
+) -> Resource:
+    parameters = {k: properties[k] for k in _TABLE_PARAMETERS if k in properties}
+    for required in ("KeySchema", "AttributeDefinitions"):
+        if required not in parameters:
+            raise TemplateError(f"{path}.{required}", "required to create the table")
+    if "ProvisionedThroughput" not in parameters:
+        parameters.setdefault("BillingMode", "PAY_PER_REQUEST")
+    view = (properties.get("StreamSpecification") or {}).get("StreamViewType")
+    if view:
+        parameters["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
+    return Resource("AWS::DynamoDB::Table", logical_id, name, parameters)
+
+
+def _topic(
+    logical_id: str,
+    name: str,
+    properties: dict[str, Any],
+    resolver: Resolver,
+    path: str,
+    out: Plan,
+) -> Resource:
+    attributes = {
+        key: ("true" if value is True else "false" if value is False else str(value))
+        for key, value in properties.items()
+        if key in ("FifoTopic", "ContentBasedDeduplication")
+    }
+    return Resource("AWS::SNS::Topic", logical_id, name, {"Attributes": attributes})
+
+
+def _bucket(
+    logical_id: str,
+    name: str,
+    properties: dict[str, Any],
+    resolver: Resolver,
+    path: str,
+    out: Plan,
+) -> Resource:
+    return Resource("AWS::S3::Bucket", logical_id, name, {})
+
+
+_BUILDERS = {
+    "AWS::SQS::Queue": _queue,
+    "AWS::Kinesis::Stream": _stream,
+    "AWS::DynamoDB::Table": _table,
+    "AWS::SNS::Topic": _topic,
+    "AWS::S3::Bucket": _bucket,
+}
+
+
+async def create(aws: Any, resources: list[Resource], region: str) -> None:
+    """Create each resource that is missing (`aws`: poller.aws.Aws); one that exists is left
+    as it is. Logs `resource_created` or `resource_exists` for each."""
+    import structlog
+
+    log = structlog.get_logger("poller.templates")
+    for resource in resources:
+        try:
+            created = await _CREATE[resource.kind](aws, resource, region)
+        except Exception as exc:  # refused (access, a bad property): poller cannot start
+            raise StartupError(
+                f"--create-resources: {resource.kind} {resource.logical_id} ({resource.name}): "
+                f"{error_code(exc)}: {exc}"
+            ) from exc
+        log.info(
+            "resource_created" if created else "resource_exists",
+            type=resource.kind,
+            logical_id=resource.logical_id,
+            name=resource.name,
+        )
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+async def _create_queue(aws: Any, resource: Resource, region: str) -> bool:
+    async with aws.client("sqs") as sqs:
+        try:
+            await sqs.get_queue_url(QueueName=resource.name)
+            return False
+        except Exception as exc:
+            if "NonExistentQueue" not in _code(exc) and "QueueDoesNotExist" not in _code(exc):
+                raise
+        await sqs.create_queue(QueueName=resource.name, **resource.parameters)
+    return True
+
+
+async def _create_stream(aws: Any, resource: Resource, region: str) -> bool:
+    async with aws.client("kinesis") as kinesis:
+        try:
+            await kinesis.create_stream(StreamName=resource.name, **resource.parameters)
+        except Exception as exc:
+            if _code(exc) != "ResourceInUseException":
+                raise
+            return False
+        for _ in range(300):
+            described = await kinesis.describe_stream_summary(StreamName=resource.name)
+            if described["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+                break
+            await _pause()  # CreateStream's documented wait: poll until ACTIVE
+    return True
+
+
+async def _create_table(aws: Any, resource: Resource, region: str) -> bool:
+    async with aws.client("dynamodb") as dynamodb:
+        try:
+            await dynamodb.create_table(TableName=resource.name, **resource.parameters)
+        except Exception as exc:
+            if _code(exc) != "ResourceInUseException":
+                raise
+            return False
+        waiter = dynamodb.get_waiter("table_exists")
+        await waiter.wait(TableName=resource.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        described = await dynamodb.describe_table(TableName=resource.name)
+    stream = described["Table"].get("LatestStreamArn")
+    if stream:  # what is written while the stream is ENABLING never reaches it
+        async with aws.client("dynamodbstreams") as streams:
+            for _ in range(300):
+                status = await streams.describe_stream(StreamArn=stream)
+                if status["StreamDescription"]["StreamStatus"] == "ENABLED":
+                    break
+                await _pause()
+    return True
+
+
+async def _create_topic(aws: Any, resource: Resource, region: str) -> bool:
+    async with aws.client("sns") as sns:
+        await sns.create_topic(Name=resource.name, **resource.parameters)  # idempotent
+    return True
+
+
+async def _create_bucket(aws: Any, resource: Resource, region: str) -> bool:
+    async with aws.client("s3") as s3:
+        location = (
+            {}
+            if region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
+        try:
+            await s3.create_bucket(Bucket=resource.name, **location)
+        except Exception as exc:
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+            return False
+    return True
+
+
+_CREATE = {
+    "AWS::SQS::Queue": _create_queue,
+    "AWS::Kinesis::Stream": _create_stream,
+    "AWS::DynamoDB::Table": _create_table,
+    "AWS::SNS::Topic": _create_topic,
+    "AWS::S3::Bucket": _create_bucket,
+}
+
+
+async def _pause() -> None:
+    import anyio
+
+    await anyio.sleep(0.2)
