@@ -40,6 +40,7 @@ from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
 from poller.telemetry.status import all_status
 from poller.telemetry.systemd import Notifier
+from poller.watching import CodeWatcher
 
 log = structlog.get_logger("poller.daemon")
 
@@ -48,9 +49,16 @@ class Daemon:
     """Runs every enabled mapping of a configuration until `stop()`."""
 
     def __init__(
-        self, config: PollerConfig, base_dir: Path, metrics: Metrics | None = None
+        self,
+        config: PollerConfig,
+        base_dir: Path,
+        metrics: Metrics | None = None,
+        watch: bool = False,
     ) -> None:
+        """With `watch`, a change under a function's code directory reloads its handler
+        (poller.watching); mappings and checkpoints are untouched."""
         self.config = config
+        self.watch = watch
         self.base_dir = base_dir
         self.metrics = metrics or Metrics()
         self.readiness = Readiness()
@@ -156,6 +164,11 @@ class Daemon:
                 task_status.started()
                 self.notifier.ready(f"running {len(entries)} mappings")
                 root.start_soon(self.notifier.run)
+                if self.watch:
+                    watcher = CodeWatcher(
+                        self.supervisor.handlers, self.lifecycle.stopping, self.metrics
+                    )
+                    root.start_soon(watcher.run)
                 with self._drain_scope:
                     async with anyio.create_task_group() as tree:
                         tree.start_soon(self.lifecycle.stopping.wait)

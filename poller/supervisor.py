@@ -30,6 +30,7 @@ from poller.errors import StartupError
 from poller.invokers import Invoker
 from poller.invokers.factory import Target, open_invoker
 from poller.invokers.limits import ConcurrencyGate
+from poller.invokers.reloading import Handler
 from poller.lifecycle import Lifecycle
 from poller.roles import assume_role
 from poller.runtime import Runtime
@@ -181,6 +182,16 @@ class Supervisor:
         self.disabled.discard(name)
         log.info("mapping_enabled", mapping=name, by="control")
         return True
+
+    def handlers(self) -> list[Handler]:
+        """The current target of each function with a `handler` that a running mapping names
+        (after a reload that changed the function, its new target), for `--watch`."""
+        used = {entry.target.function_name for entry in self.running.values()}
+        return [
+            Handler(name, target.function, target.invoker, self._base_dir)
+            for name, target in self._functions.items()
+            if name in used and target.function.handler
+        ]
 
     async def _after(self, old: _Running | None, entry: _Running) -> None:
         if old is not None:

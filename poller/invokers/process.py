@@ -77,6 +77,9 @@ class ProcessInvoker:
     SIGKILL) or dies (Runtime.ExitError). A worker the OS will not start (out of file
     descriptors or memory) fails the invocation with InvokeError: the event never ran. Events
     reach the handler as parsed JSON.
+
+    `reload()` (the `--watch` loop) moves the pool to the code as it is now: a worker is never
+    given another invocation once a reload that succeeded began after its start.
     """
 
     def __init__(
@@ -99,9 +102,20 @@ class ProcessInvoker:
         self._timeout = float(function.timeout)
         self._task_root = code_dir(function, base_dir)
         self._slots = anyio.Semaphore(workers)
-        self._threads = anyio.CapacityLimiter(workers)
+        # One thread per invocation (launch, then the exchange), and a spare for reload()'s
+        # worker, so a reload never waits for a busy pool.
+        self._threads = anyio.CapacityLimiter(workers + 1)
         self._idle: list[Worker] = []
         self._workers: set[Worker] = set()
+        # The code generation each worker imported: a worker of an older one than
+        # `_generation` finishes its invocation and is then stopped, not reused.
+        self._born: dict[Worker, int] = {}
+        self._generation = 0
+        self._reloading = anyio.Lock()
+        # The code on disk failed to import at the last reload: invocations wait for a worker
+        # of the code that imported rather than cold-start one that would fail its init.
+        self._broken = False
+        self._returned = anyio.Event()  # a worker was released or retired
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -129,6 +143,8 @@ class ProcessInvoker:
         workers, idle = list(self._workers), set(self._idle)
         self._workers.clear()
         self._idle.clear()
+        self._born.clear()
+        self._notify()
         for worker in workers:
             if worker in idle:
                 worker.close()  # the worker exits on EOF
@@ -139,14 +155,45 @@ class ProcessInvoker:
             worker.close()
         log.info("workers_stopped", function=self.function_name, count=len(workers))
 
+    async def reload(self) -> FunctionError | None:
+        """Move to the code as it is now: start one worker (it imports the handler afresh) and,
+        once it is ready, stop the idle workers; busy ones finish their invocation and are then
+        stopped instead of reused, and new invocations get workers of the new code.
+
+        Returns the new worker's init error, or None. On an error the old workers serve on,
+        and until a reload succeeds no worker is started while one of them is alive.
+        """
+        async with self._reloading:
+            if self._closed:
+                return None
+            generation = self._generation + 1
+            try:
+                fresh = await self._spawn(None)
+            except OSError as exc:  # the host's fault (EMFILE, ENOMEM): no worker to judge
+                return FunctionError(f"Cannot start a worker: {exc}", type(exc).__name__)
+            self._broken = isinstance(fresh, FunctionError)
+            if isinstance(fresh, FunctionError):
+                return fresh
+            self._generation = generation
+            self._born[fresh] = generation
+            stale, self._idle = self._idle, []
+            await self._release(fresh)
+            await self._stop_idle(stale, "reloaded")
+            return None
+
+    async def _stop_idle(self, workers: list[Worker], reason: str) -> None:
+        """Stop idle workers: closed first, so they exit on EOF together, then reaped."""
+        for worker in workers:
+            worker.close()
+        for worker in workers:
+            await self._retire(worker, reason, kill=False)
+
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
         async with self._slots:
             started = time.monotonic()
             for _attempt in range(2):
                 # A worker that died while idle never saw the event: retry on a fresh one.
-                if self._closed:
-                    raise InvokeError(f"{self.function_name}: the process invoker is closed")
-                worker = self._idle.pop() if self._idle else await self._cold_start(request_id)
+                worker = await self._take(request_id)
                 if isinstance(worker, FunctionError):
                     return self._result(request_id, time.monotonic() - started, worker)
                 started = time.monotonic()
@@ -182,6 +229,18 @@ class ProcessInvoker:
                 return out_of_memory(request_id)
         return exited(request_id, await self._retire(worker, "exit", kill=False))
 
+    async def _take(self, request_id: str) -> Worker | FunctionError:
+        """An idle worker, else a new one; after a failed reload, the next old one free."""
+        while self._broken and not self._idle and self._workers and not self._closed:
+            await self._returned.wait()
+        if self._closed:
+            raise InvokeError(f"{self.function_name}: the process invoker is closed")
+        return self._idle.pop() if self._idle else await self._cold_start(request_id)
+
+    def _notify(self) -> None:
+        self._returned.set()
+        self._returned = anyio.Event()
+
     async def _cold_start(self, request_id: str) -> Worker | FunctionError:
         """`_spawn` for an invocation. A worker the OS will not start (EMFILE, ENOMEM, EAGAIN, a
         missing code directory) means the event never reached the function: InvokeError, not
@@ -198,10 +257,12 @@ class ProcessInvoker:
         env = worker_environment(self._function, identity, self._task_root, self._region)
         spec = (self.function_name, self._function, self._base_dir, identity)
         started = time.monotonic()
+        generation = self._generation  # before the launch: the code it imports is this new
         worker = await anyio.to_thread.run_sync(
             launch, env, self._task_root, spec, limiter=self._threads
         )
         self._workers.add(worker)
+        self._born[worker] = generation
         limit = _INIT_LIMIT + self._timeout
         match await self._exchange(worker, None, started + limit):
             case ("ready", float(init_ms)):
@@ -243,8 +304,11 @@ class ProcessInvoker:
     async def _release(self, worker: Worker) -> None:
         if self._closed:
             await self._retire(worker, "closed", kill=True)
+        elif self._born.get(worker) != self._generation:
+            await self._stop_idle([worker], "reloaded")  # its code was replaced meanwhile
         else:
             self._idle.append(worker)
+            self._notify()
 
     async def _retire(self, worker: Worker, reason: str, *, kill: bool) -> int:
         """Reap a worker that is done for; its exit code (negative: the signal)."""
@@ -252,6 +316,8 @@ class ProcessInvoker:
             worker.popen.kill()
         await anyio.to_thread.run_sync(reap, [worker.popen])
         self._workers.discard(worker)
+        self._born.pop(worker, None)
+        self._notify()
         worker.close()
         returncode = worker.popen.returncode
         log.info("worker_stopped", function=self.function_name, pid=worker.pid, reason=reason)

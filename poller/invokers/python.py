@@ -14,6 +14,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,20 @@ def _is_cancellation(exc: BaseException) -> bool:
     return isinstance(exc, cancelled)
 
 
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """The handler an invocation runs, and whether it is a coroutine function."""
+
+    handler: Callable[..., Any]
+    is_async: bool
+
+
+async def _run(code: _Code, event: dict[str, Any], context: LambdaContext) -> Any:
+    if code.is_async:
+        return await code.handler(event, context)
+    return await call_in_worker(functools.partial(code.handler, event, context))
+
+
 class PythonInvoker:
     """Calls a handler in this process.
 
@@ -133,19 +148,24 @@ class PythonInvoker:
         self, handler: Callable[..., Any], identity: FunctionIdentity, function: FunctionConfig
     ) -> None:
         self.function_name = identity.function_name
-        self._handler = handler
         self._identity = identity
         self._timeout = float(function.timeout)
-        self._is_async = inspect.iscoroutinefunction(handler)
         self._threads = Slots(function.max_threads)
+        self._code = _Code(handler, inspect.iscoroutinefunction(handler))
+
+    def swap(self, handler: Callable[..., Any]) -> None:
+        """Run `handler` from the next invocation on (a reloaded module's); invocations in
+        flight finish with the handler they started with."""
+        self._code = _Code(handler, inspect.iscoroutinefunction(handler))
 
     async def invoke(self, event: dict[str, Any], request_id: str) -> InvokeResult:
-        if self._is_async:
-            return await self._call(event, request_id)
+        code = self._code  # read once: a swap mid-invocation does not change this one
+        if code.is_async:
+            return await self._call(code, event, request_id)
         async with self._threads:
-            return await self._call(event, request_id)
+            return await self._call(code, event, request_id)
 
-    async def _call(self, event: dict[str, Any], request_id: str) -> InvokeResult:
+    async def _call(self, code: _Code, event: dict[str, Any], request_id: str) -> InvokeResult:
         started = time.monotonic()
         context = LambdaContext(
             self._identity, request_id, int((time.time() + self._timeout) * 1000)
@@ -153,7 +173,7 @@ class PythonInvoker:
         outcome: bytes | FunctionError
         with anyio.move_on_after(self._timeout) as scope:
             try:
-                outcome = _marshal(await self._run(event, context))
+                outcome = _marshal(await _run(code, event, context))
             except Exception as exc:
                 outcome = FunctionError(str(exc), type(exc).__name__, _stack_trace(exc))
             except BaseException as exc:
@@ -170,8 +190,3 @@ class PythonInvoker:
             log.warning("handler_error", function=self.function_name, **outcome.payload(request_id))
             return InvokeResult(request_id, duration, error=outcome)
         return InvokeResult(request_id, duration, payload=outcome)
-
-    async def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        if self._is_async:
-            return await self._handler(event, context)
-        return await call_in_worker(functools.partial(self._handler, event, context))

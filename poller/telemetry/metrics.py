@@ -202,6 +202,13 @@ class Metrics:
         )
         for reason in ("missing", "invalid"):
             self.http_unauthorized.labels(reason).inc(0)
+        # `poller run --watch`: outcome is ok | failed (the new code did not import).
+        self.handler_reloads = Counter(
+            "poller_handler_reloads",
+            "Handler code reloads after a change under the function's code directory (--watch)",
+            ("function", "outcome"),
+            registry=r,
+        )
         self.build_info = Gauge("poller_build_info", "Build information", ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
         # Read when the registry is collected: /metrics is served on the daemon's event loop.
@@ -244,6 +251,11 @@ class Metrics:
         ):
             metric.labels(mapping, function, source).inc(0)
         self.leases_owned.labels(mapping, function, source).set(0)
+
+    def register_reloads(self, function: str) -> None:
+        """Create a watched function's reload series at zero (`poller run --watch`)."""
+        for outcome in ("ok", "failed"):
+            self.handler_reloads.labels(function, outcome).inc(0)
 
     def forget_shard(self, labels: tuple[str, ...], shard: str) -> None:
         """Drop a shard's series once its reader stops (closed shards must not linger)."""

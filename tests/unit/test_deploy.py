@@ -450,6 +450,7 @@ def exported_series() -> dict[str, frozenset[str]]:
     metrics.register_leases("m", "f", "kinesis")
     metrics.source_errors.labels("m", "f", "sqs", "ReceiveMessage", "ThrottlingException").inc()
     metrics.aws_api_calls.labels("sqs", "ReceiveMessage").inc()
+    metrics.register_reloads("f")
     series: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         assert family.samples, f"{family.name}: give it labels in exported_series()"
