@@ -1,4 +1,4 @@
-"""Command line: poller run | validate | status | demo | version.
+"""Command line: poller run | validate | config | status | demo | version.
 
 Only the standard library is imported up front: `poller run` takes over SIGTERM, SIGINT and
 SIGHUP first thing, so a signal while the rest loads (aioboto3, pydantic, the handlers) stops it
@@ -22,7 +22,9 @@ from poller.telemetry.status_client import DEFAULT_URL, run_status
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
+    from poller.aws import Aws
     from poller.config.models import PollerConfig
+    from poller.configuration import ConfigSource, Loaded
     from poller.daemon import Daemon
 
 
@@ -34,18 +36,7 @@ class ExitCode(enum.IntEnum):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="poller", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("run", "run the daemon"), ("validate", "check a config file")):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("-c", "--config", required=True, type=Path, help="YAML config file")
-    sub.add_parser("demo", help="run a self-contained demo on an embedded local AWS endpoint")
-    status = sub.add_parser("status", help="show a running daemon's mappings (GET /mappings)")
-    status.add_argument(
-        "--url", default=DEFAULT_URL, help=f"its http.listen (default {DEFAULT_URL})"
-    )
-    status.add_argument("--json", action="store_true", help="print the JSON as the daemon sent it")
-    sub.add_parser("version", help="print the version")
+    parser = _parser()
     args = parser.parse_args(argv)
     early = EarlySignals()
     if args.command == "run":
@@ -59,27 +50,176 @@ def main(argv: list[str] | None = None) -> int:
         from poller.demo.main import run_demo
 
         return run_demo()
-    from poller.config.loader import load_config
+    if args.config is None and args.template is None:
+        parser.error(f"{args.command}: give -c CONFIG, --template TEMPLATE, or both")
     from poller.errors import ConfigError
 
     try:
-        config = load_config(args.config, os.environ)
-        if args.command == "validate":
-            check_handlers(config, args.config.parent)
-            print(
-                f"{args.config}: OK ({len(config.functions)} functions, "
-                f"{len(config.mappings)} mappings)"
-            )
-            return ExitCode.OK
+        source = _source(args)
+        loaded = source.load(os.environ)
+        if args.command != "run":  # `run` imports them, failing as Lambda's init does
+            check_handlers(loaded.config, source.base_dir)
+        elif args.create_resources:
+            _check_create(loaded.config, args.yes)
     except ConfigError as exc:
-        print(f"poller: invalid configuration {args.config}:", file=sys.stderr)
+        print(f"poller: invalid configuration {source_label(args)}:", file=sys.stderr)
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
         return ExitCode.CONFIG
+    if args.command != "run":
+        return _report(args.command, loaded, source)
     from poller.telemetry.logging import configure
 
-    configure(config.logging.level, config.logging.format)
-    return run(config, args.config, early)
+    configure(loaded.config.logging.level, loaded.config.logging.format)
+    return run(loaded.config, source, early, loaded=loaded, args=args)
+
+
+def _report(command: str, loaded: Loaded, source: ConfigSource) -> int:
+    """`validate`: OK and the template's notes; `config`: the configuration as YAML."""
+    if command == "config":
+        from poller.templates.output import render
+
+        print(render(loaded.sections, loaded.built, source.label, Path.cwd()), end="")
+        return ExitCode.OK
+    for note in loaded.notes:
+        print(f"  note: {note}")
+    config = loaded.config
+    print(
+        f"{source.label}: OK ({len(config.functions)} functions, {len(config.mappings)} mappings)"
+    )
+    return ExitCode.OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="poller", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "run the daemon"),
+        ("validate", "check a config file or template"),
+        ("config", "print the poller config a template amounts to (with -c: merged into it)"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("-c", "--config", type=Path, help="YAML config file")
+        _template_arguments(cmd)
+    run = sub.choices["run"]
+    run.add_argument(
+        "--create-resources",
+        action="store_true",
+        help="create the template's queues, streams, tables, topics and buckets when missing",
+    )
+    run.add_argument(
+        "--yes", action="store_true", help="confirm --create-resources against real AWS"
+    )
+    run.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload a function's handler when a file under its code directory changes",
+    )
+    sub.add_parser("demo", help="run a self-contained demo on an embedded local AWS endpoint")
+    status = sub.add_parser("status", help="show a running daemon's mappings (GET /mappings)")
+    status.add_argument(
+        "--url", default=DEFAULT_URL, help=f"its http.listen (default {DEFAULT_URL})"
+    )
+    status.add_argument("--json", action="store_true", help="print the JSON as the daemon sent it")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _template_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--template", "-t", type=Path, help="SAM or CloudFormation template")
+    cmd.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter values (also ParameterKey=K,ParameterValue=V)",
+    )
+    cmd.add_argument(
+        "--import-values",
+        nargs="+",
+        default=[],
+        metavar="EXPORT=VALUE",
+        help="values for Fn::ImportValue",
+    )
+    cmd.add_argument("--stack-name", help="AWS::StackName (default: from the template's name)")
+    cmd.add_argument("--account-id", help="AWS::AccountId (default: asked of STS)")
+    cmd.add_argument(
+        "--function-url",
+        action="append",
+        default=[],
+        metavar="FUNCTION=URL",
+        help="invoke a template function at this URL (an image's Runtime Interface Emulator)",
+    )
+    cmd.add_argument(
+        "--function-name",
+        action="append",
+        default=[],
+        metavar="FUNCTION=NAME",
+        help="invoke a template function as this deployed Lambda function",
+    )
+    cmd.add_argument(
+        "--isolation",
+        choices=("thread", "process"),
+        default="thread",
+        help="how a template's Python handlers run (default: thread)",
+    )
+    cmd.add_argument("--region", help="aws.region")
+    cmd.add_argument("--endpoint-url", help="aws.endpoint_url (LocalStack, moto, ...)")
+    cmd.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start the embedded local AWS endpoint (the 'local' extra)",
+    )
+
+
+def source_label(args: argparse.Namespace) -> str:
+    return " + ".join(str(p) for p in (args.config, args.template) if p)
+
+
+def _source(args: argparse.Namespace) -> ConfigSource:
+    """The configuration's sources as the command line names them; ConfigError for a
+    malformed KEY=VALUE."""
+    from poller.configuration import ConfigSource, Overrides
+    from poller.errors import ConfigError
+    from poller.templates.build import TemplateOptions
+    from poller.templates.convert import Targets
+    from poller.templates.errors import TemplateError
+    from poller.templates.stack import parse_pairs
+
+    overrides = Overrides(args.region, args.endpoint_url, args.embedded)
+    if args.template is None:
+        return ConfigSource(args.config, None, overrides)
+    try:
+        options = TemplateOptions(
+            path=args.template,
+            parameters=parse_pairs(args.parameter_overrides, "--parameter-overrides"),
+            imports=parse_pairs(args.import_values, "--import-values"),
+            stack_name=args.stack_name,
+            account_id=args.account_id,
+            targets=Targets(
+                urls=parse_pairs(args.function_url, "--function-url"),
+                names=parse_pairs(args.function_name, "--function-name"),
+                isolation=args.isolation,
+            ),
+        )
+    except TemplateError as exc:
+        raise ConfigError([str(exc)]) from exc
+    return ConfigSource(args.config, options, overrides)
+
+
+def _check_create(config: PollerConfig, confirmed: bool) -> None:
+    """`--create-resources` against real AWS (no endpoint_url, not embedded) needs `--yes`."""
+    from poller.errors import ConfigError
+
+    if config.embedded.enabled or config.aws.endpoint_url or confirmed:
+        return
+    raise ConfigError(
+        [
+            f"--create-resources: this would create resources in real AWS ({config.aws.region}): "
+            "add --yes to confirm, or point poller at a local endpoint (--embedded, "
+            "--endpoint-url)"
+        ]
+    )
 
 
 class EarlySignals:
@@ -129,9 +269,16 @@ def check_handlers(config: PollerConfig, base_dir: Path) -> None:
         raise ConfigError(issues)
 
 
-def run(config: PollerConfig, path: Path, early: EarlySignals | None = None) -> int:
-    """Run the daemon until SIGTERM/SIGINT (a second signal forces the exit); SIGHUP reloads
-    the configuration file at `path`. A stop that came while starting exits 0 (`early`)."""
+def run(
+    config: PollerConfig,
+    source: ConfigSource,
+    early: EarlySignals | None = None,
+    *,
+    loaded: Loaded | None = None,
+    args: argparse.Namespace | None = None,
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT (a second signal forces the exit); SIGHUP reads the
+    configuration's sources again. A stop that came while starting exits 0 (`early`)."""
     import anyio
 
     from poller.errors import StartupError, leaves
@@ -142,7 +289,7 @@ def run(config: PollerConfig, path: Path, early: EarlySignals | None = None) -> 
     failures: list[BaseException] = []
     forced = False
     try:
-        forced = anyio.run(_serve, config, path, early)
+        forced = anyio.run(_serve, config, source, early, loaded, args)
     except* StartupError as group:
         failures.extend(leaves(group))
     finally:
@@ -154,14 +301,35 @@ def run(config: PollerConfig, path: Path, early: EarlySignals | None = None) -> 
     return ExitCode.INTERRUPTED if forced else ExitCode.OK
 
 
-async def _serve(config: PollerConfig, path: Path, early: EarlySignals) -> bool:
+async def _serve(
+    config: PollerConfig,
+    source: ConfigSource,
+    early: EarlySignals,
+    loaded: Loaded | None,
+    args: argparse.Namespace | None,
+) -> bool:
     import anyio
+    import structlog
 
     from poller.daemon import Daemon
 
-    daemon = Daemon(config, path.parent)
+    log = structlog.get_logger("poller.cli")
+    for note in loaded.notes if loaded else []:
+        log.warning("template_note", note=note)
+    setup = None
+    built = loaded.built if loaded else None
+    if built is not None and args is not None and args.create_resources:
+        from poller.templates.resources import create
+
+        resources, region = built.plan.resources, config.aws.region
+
+        async def setup(aws: Aws) -> None:
+            await create(aws, resources, region)
+
+    watch = bool(args and args.watch)
+    daemon = Daemon(config, source.base_dir, watch=watch, setup=setup)
     async with anyio.create_task_group() as tg:
-        await tg.start(_watch_signals, daemon, path, early)
+        await tg.start(_watch_signals, daemon, source, early)
         await daemon.run()
         tg.cancel_scope.cancel()
     return daemon.forced
@@ -169,7 +337,7 @@ async def _serve(config: PollerConfig, path: Path, early: EarlySignals) -> bool:
 
 async def _watch_signals(
     daemon: Daemon,
-    path: Path,
+    source: ConfigSource,
     early: EarlySignals,
     *,
     task_status: TaskStatus[None],
@@ -182,32 +350,35 @@ async def _watch_signals(
         if early.stop:
             daemon.stop()
         if early.reload:
-            await _reload(daemon, path)
+            await _reload(daemon, source)
         async for signum in signals:
             if signum == signal.SIGHUP:
-                await _reload(daemon, path)
+                await _reload(daemon, source)
             elif daemon.lifecycle.stopping.is_set():
                 daemon.force()
             else:
                 daemon.stop()
 
 
-async def _reload(daemon: Daemon, path: Path) -> None:
-    """SIGHUP: read the config file again; an invalid one is refused and the old one runs on."""
+async def _reload(daemon: Daemon, source: ConfigSource | Path) -> None:
+    """SIGHUP: read the configuration again; an invalid one is refused and the old one runs on.
+    `source` may be a config file's path (the same as `-c PATH`)."""
     import structlog
 
-    from poller.config.loader import load_config
+    from poller.configuration import ConfigSource
     from poller.errors import ConfigError, StartupError, error_code
 
+    if isinstance(source, Path):
+        source = ConfigSource(source, None)
     log = structlog.get_logger("poller.cli")
     issues: list[str] = []
     try:
-        config = load_config(path, os.environ)
-        check_handlers(config, path.parent)
+        config = source.load(os.environ).config
+        check_handlers(config, source.base_dir)
     except ConfigError as exc:
         issues = exc.issues
     if issues:
-        log.error("reload_rejected", config=str(path), issues=issues)
+        log.error("reload_rejected", config=source.label, issues=issues)
         return
     failure = ""
     try:
@@ -215,4 +386,4 @@ async def _reload(daemon: Daemon, path: Path) -> None:
     except Exception as exc:  # e.g. STS unreachable for a new role: the old config runs on
         failure = str(exc) if isinstance(exc, StartupError) else f"{error_code(exc)}: {exc}"
     if failure:
-        log.error("reload_failed", config=str(path), error=failure)
+        log.error("reload_failed", config=source.label, error=failure)

@@ -12,6 +12,7 @@ nor redelivers a message.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -54,10 +55,14 @@ class Daemon:
         base_dir: Path,
         metrics: Metrics | None = None,
         watch: bool = False,
+        setup: Callable[[Aws], Awaitable[None]] | None = None,
     ) -> None:
         """With `watch`, a change under a function's code directory reloads its handler
-        (poller.watching); mappings and checkpoints are untouched."""
+        (poller.watching); mappings and checkpoints are untouched. `setup` runs once the
+        endpoint is reachable (the embedded one started), before any mapping is built: it
+        creates a template's resources (`--create-resources`)."""
         self.config = config
+        self.setup = setup
         self.watch = watch
         self.base_dir = base_dir
         self.metrics = metrics or Metrics()
@@ -100,6 +105,8 @@ class Daemon:
         """Start everything; returns after shutdown. Raises StartupError for faults at start."""
         async with AsyncExitStack() as stack:
             aws = await self._connect(stack)
+            if self.setup is not None:
+                await self.setup(aws)
             runtime = Runtime(
                 aws,
                 self.metrics,

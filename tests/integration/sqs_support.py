@@ -239,20 +239,31 @@ def until(predicate: Any, timeout: float, interval: float = 0.1) -> None:
 def start_poller(
     config: Path, output: Path | None = None, *, stderr: Path | None = None, **env: str
 ) -> subprocess.Popen[bytes]:
-    """`poller run -c config` as a child process, with this directory's handlers importable
-    and `env` added to its environment. Its stdout and stderr go to `output` (or nowhere); with
-    `stderr`, its stderr goes there instead. Every test that runs `poller run` starts it here
-    and ends it with stop_poller."""
+    """`poller run -c config` as a child process (see spawn_poller)."""
+    return spawn_poller(["run", "-c", str(config)], output, stderr=stderr, env=env)
+
+
+def spawn_poller(
+    argv: list[str],
+    output: Path | None = None,
+    *,
+    stderr: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`poller ARGV` as a child process, with this directory's handlers importable and `env`
+    added to its environment. Its stdout and stderr go to `output` (or nowhere); with `stderr`,
+    its stderr goes there instead. Every test that runs `poller run` starts it here and ends it
+    with stop_poller."""
     with contextlib.ExitStack() as files:
         out = files.enter_context(open(output or os.devnull, "wb"))
         err: Any = subprocess.STDOUT
         if stderr is not None:
             err = files.enter_context(open(stderr, "wb"))
         return subprocess.Popen(
-            [sys.executable, "-m", "poller", "run", "-c", str(config)],
+            [sys.executable, "-m", "poller", *argv],
             stdout=out,
             stderr=err,
-            env={**os.environ, "PYTHONPATH": str(HERE), **env},
+            env={**os.environ, "PYTHONPATH": str(HERE), **(env or {})},
         )
 
 
