@@ -53,3 +53,35 @@ def test_bad_orders_are_reported_as_batch_item_failures(
 ) -> None:
     response = _load().handler({"Records": records}, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+
+SAM_ORDERS = EXAMPLES / "sam-orders"
+
+
+def test_the_sam_example_validates_and_names_what_it_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from poller.cli import main
+
+    argv = ["-c", str(SAM_ORDERS / "local.yaml"), "--template", str(SAM_ORDERS / "template.yaml")]
+    assert main(["validate", *argv]) == 0
+    assert "OK (1 functions, 1 mappings)" in capsys.readouterr().out
+    assert main(["config", *argv, "--parameter-overrides", "Stage=prod"]) == 0
+    printed = capsys.readouterr().out
+    assert "EventSourceArn: arn:aws:sqs:us-east-1:123456789012:orders-prod" in printed
+    assert "STAGE: prod" in printed
+
+
+def test_the_sam_example_handler_rejects_what_it_cannot_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STAGE", "test")
+    spec = importlib.util.spec_from_file_location("sam_orders", SAM_ORDERS / "src" / "orders.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    records = [sqs("m1", GOOD), sqs("m2", '{"id": "o", "quantity": 0}'), sqs("m3", "nope")]
+    assert module.handler({"Records": records}, None) == {
+        "batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]
+    }
