@@ -53,6 +53,21 @@ class Resource:
     after: tuple[str, ...] = ()  # logical IDs that must exist first (a queue's DLQ)
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """A resource as the template declares it: its name and resolved properties."""
+
+    logical_id: str
+    name: str
+    properties: dict[str, Any]
+    resolver: Resolver
+    path: str
+
+
+# A create call's parameters, and the logical IDs that must exist before it.
+_Request = tuple[dict[str, Any], tuple[str, ...]]
+
+
 @dataclass
 class Plan:
     resources: list[Resource] = field(default_factory=list)
@@ -68,10 +83,15 @@ def plan(resolver: Resolver) -> Plan:
         if kind not in CREATED or not resolver.included(logical_id):
             continue
         path = f"Resources.{logical_id}.Properties"
-        properties = resolver.resolve(resource.get("Properties") or {}, path)
-        name = resolver.name(logical_id, path)
-        builder = _BUILDERS[str(kind)]
-        out.resources.append(builder(logical_id, name, properties, resolver, path, out))
+        declared = _Declared(
+            logical_id,
+            resolver.name(logical_id, path),
+            resolver.resolve(resource.get("Properties") or {}, path),
+            resolver,
+            path,
+        )
+        parameters, after = _BUILDERS[str(kind)](declared, out)
+        out.resources.append(Resource(str(kind), logical_id, declared.name, parameters, after))
     return Plan(_ordered(out.resources), out.notes)
 
 
@@ -87,32 +107,42 @@ def _ordered(resources: list[Resource]) -> list[Resource]:
     return done
 
 
-def _queue(
-    logical_id: str,
-    name: str,
-    properties: dict[str, Any],
-    resolver: Resolver,
-    path: str,
-    out: Plan,
-) -> Resource:
+def _queue(declared: _Declared, out: Plan) -> _Request:
+    """CreateQueue's attributes; the queues a redrive policy names come first."""
     attributes: dict[str, str] = {}
     after: list[str] = []
-    for key, value in properties.items():
+    for key, value in declared.properties.items():
         if key == "QueueName":
             continue
         if key not in _QUEUE_ATTRIBUTES:
-            out.notes.append((f"{path}.{key}", "not set on the created queue"))
+            out.notes.append((f"{declared.path}.{key}", "not set on the created queue"))
             continue
         if key in ("RedrivePolicy", "RedriveAllowPolicy"):
-            policy = json.loads(value) if isinstance(value, str) else value
-            target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
-            after.extend(_queue_named(resolver, str(target)) if target else [])
+            policy = _policy(value, f"{declared.path}.{key}")
+            target = policy.get("deadLetterTargetArn")
+            after.extend(_queue_named(declared.resolver, str(target)) if target else [])
             attributes[key] = json.dumps(policy)
-        elif isinstance(value, bool):
-            attributes[key] = "true" if value else "false"
         else:
-            attributes[key] = str(value)
-    return Resource("AWS::SQS::Queue", logical_id, name, {"Attributes": attributes}, tuple(after))
+            attributes[key] = _text(value)
+    return {"Attributes": attributes}, tuple(after)
+
+
+def _policy(value: Any, path: str) -> dict[str, Any]:
+    """A redrive policy, written as JSON text or as a mapping."""
+    try:
+        policy = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        raise TemplateError(path, "must be a JSON object") from None
+    if not isinstance(policy, dict):
+        raise TemplateError(path, "must be a JSON object")
+    return policy
+
+
+def _text(value: Any) -> str:
+    """An attribute value as the API's text (`true`, not Python's `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _queue_named(resolver: Resolver, arn: str) -> list[str]:
@@ -125,66 +155,40 @@ def _queue_named(resolver: Resolver, arn: str) -> list[str]:
     ]
 
 
-def _stream(
-    logical_id: str,
-    name: str,
-    properties: dict[str, Any],
-    resolver: Resolver,
-    path: str,
-    out: Plan,
-) -> Resource:
+def _stream(declared: _Declared, out: Plan) -> _Request:
+    properties = declared.properties
     mode = (properties.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
     parameters: dict[str, Any] = {"StreamModeDetails": {"StreamMode": mode}}
     if mode == "PROVISIONED":
         parameters["ShardCount"] = int(properties.get("ShardCount", 1))
-    return Resource("AWS::Kinesis::Stream", logical_id, name, parameters)
+    return parameters, ()
 
 
-def _table(
-    logical_id: str,
-    name: str,
-    properties: dict[str, Any],
-    resolver: Resolver,
-    path: str,
-    out: Plan,
-) -> Resource:
+def _table(declared: _Declared, out: Plan) -> _Request:
+    properties = declared.properties
     parameters = {k: properties[k] for k in _TABLE_PARAMETERS if k in properties}
     for required in ("KeySchema", "AttributeDefinitions"):
         if required not in parameters:
-            raise TemplateError(f"{path}.{required}", "required to create the table")
+            raise TemplateError(f"{declared.path}.{required}", "required to create the table")
     if "ProvisionedThroughput" not in parameters:
         parameters.setdefault("BillingMode", "PAY_PER_REQUEST")
     view = (properties.get("StreamSpecification") or {}).get("StreamViewType")
     if view:
         parameters["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
-    return Resource("AWS::DynamoDB::Table", logical_id, name, parameters)
+    return parameters, ()
 
 
-def _topic(
-    logical_id: str,
-    name: str,
-    properties: dict[str, Any],
-    resolver: Resolver,
-    path: str,
-    out: Plan,
-) -> Resource:
+def _topic(declared: _Declared, out: Plan) -> _Request:
     attributes = {
-        key: ("true" if value is True else "false" if value is False else str(value))
-        for key, value in properties.items()
+        key: _text(value)
+        for key, value in declared.properties.items()
         if key in ("FifoTopic", "ContentBasedDeduplication")
     }
-    return Resource("AWS::SNS::Topic", logical_id, name, {"Attributes": attributes})
+    return {"Attributes": attributes}, ()
 
 
-def _bucket(
-    logical_id: str,
-    name: str,
-    properties: dict[str, Any],
-    resolver: Resolver,
-    path: str,
-    out: Plan,
-) -> Resource:
-    return Resource("AWS::S3::Bucket", logical_id, name, {})
+def _bucket(declared: _Declared, out: Plan) -> _Request:
+    return {}, ()
 
 
 _BUILDERS = {
@@ -243,11 +247,8 @@ async def _create_stream(aws: Any, resource: Resource, region: str) -> bool:
             if _code(exc) != "ResourceInUseException":
                 raise
             return False
-        for _ in range(300):
-            described = await kinesis.describe_stream_summary(StreamName=resource.name)
-            if described["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-                break
-            await _pause()  # CreateStream's documented wait: poll until ACTIVE
+        waiter = kinesis.get_waiter("stream_exists")  # until ACTIVE
+        await waiter.wait(StreamName=resource.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     return True
 
 
