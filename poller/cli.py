@@ -55,12 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from poller.errors import ConfigError
 
     try:
-        source = _source(args)
-        loaded = source.load(os.environ)
-        if args.command != "run":  # `run` imports them, failing as Lambda's init does
-            check_handlers(loaded.config, source.base_dir)
-        elif args.create_resources:
-            _check_create(loaded.config, args.yes)
+        source, loaded = _load(args)
     except ConfigError as exc:
         print(f"poller: invalid configuration {source_label(args)}:", file=sys.stderr)
         for issue in exc.issues:
@@ -72,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
 
     configure(loaded.config.logging.level, loaded.config.logging.format)
     return run(loaded.config, source, early, loaded=loaded, args=args)
+
+
+def _load(args: argparse.Namespace) -> tuple[ConfigSource, Loaded]:
+    """Read and check the configuration the command line names; ConfigError (exit 2)."""
+    source = _source(args)
+    loaded = source.load(os.environ)
+    if args.command != "run":  # `run` imports handlers itself, failing as Lambda's init does
+        check_handlers(loaded.config, source.base_dir)
+    elif args.create_resources:
+        _check_create(loaded.config, args.yes)
+    return source, loaded
 
 
 def _report(command: str, loaded: Loaded, source: ConfigSource) -> int:
