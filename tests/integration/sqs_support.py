@@ -196,6 +196,13 @@ def config_yaml(
 async def running(config_text: str) -> AsyncIterator[Daemon]:
     """Run a daemon for the body of the block, then shut it down gracefully."""
     daemon = Daemon(parse_config(config_text, os.environ), HERE, metrics=Metrics())
+    async with running_daemon(daemon):
+        yield daemon
+
+
+@asynccontextmanager
+async def running_daemon(daemon: Daemon) -> AsyncIterator[Daemon]:
+    """Run `daemon` for the body of the block, then shut it down gracefully."""
     async with anyio.create_task_group() as tg:
         await tg.start(daemon.run)
         try:

@@ -12,9 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import itest_handlers
-from sqs_support import ACCOUNT, HERE, REGION
+from sqs_support import ACCOUNT, HERE, REGION, running_daemon
 
 from poller.configuration import ConfigSource, Loaded, Overrides
 from poller.daemon import Daemon
@@ -30,16 +29,20 @@ def base_config(tmp_path: Path, endpoint: str) -> Path:
     """The sections a test's `-c` file gives a template: the server, a free HTTP port, quick
     stops and a state file of the test's own."""
     path = tmp_path / "poller.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
-            aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
-            http: {{listen: "127.0.0.1:0"}}
-            state: {{path: "{tmp_path / "state.db"}"}}
-            shutdown_timeout: 10
-            shutdown_receives: cancel
-            """)
-    )
+    path.write_text(hand_config(endpoint, tmp_path / "state.db"))
     return path
+
+
+def hand_config(endpoint: str, state: Path | None = None) -> str:
+    """The sections of a test's hand-written config before its functions and mappings: the
+    same as base_config's."""
+    text = textwrap.dedent(f"""\
+        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
+        http: {{listen: "127.0.0.1:0"}}
+        shutdown_timeout: 10
+        shutdown_receives: cancel
+        """)
+    return text + (f'state: {{path: "{state}"}}\n' if state else "")
 
 
 def load_template(
@@ -63,12 +66,8 @@ async def running_template(source: ConfigSource, loaded: Loaded) -> AsyncIterato
         await create(aws, resources, REGION)
 
     daemon = Daemon(loaded.config, source.base_dir, metrics=Metrics(), setup=setup)
-    async with anyio.create_task_group() as tg:
-        await tg.start(daemon.run)
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
+    async with running_daemon(daemon):
+        yield daemon
 
 
 def calls() -> list[dict[str, Any]]:

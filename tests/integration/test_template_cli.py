@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import anyio
 import itest_handlers
 import pytest
 from sqs_support import (
@@ -19,6 +18,7 @@ from sqs_support import (
     depth,
     json_lines,
     queue_arn,
+    running_daemon,
     send,
     spawn_poller,
     stop_poller,
@@ -96,12 +96,9 @@ async def test_poller_config_prints_a_config_that_validates_and_runs_as_the_temp
         for r in itest_handlers.records()
     )
     itest_handlers.reset()
-    daemon = Daemon(from_file, tmp_path, metrics=Metrics())
-    async with anyio.create_task_group() as tg:
-        await tg.start(daemon.run)
+    async with running_daemon(Daemon(from_file, tmp_path, metrics=Metrics())):
         send(sqs, sqs.get_queue_url(QueueName=f"{stack}-Orders")["QueueUrl"], bodies)
         await wait_for(lambda: len(itest_handlers.records()) >= len(bodies), timeout=60)
-        daemon.stop()
     names = {queue_arn(f"{stack}-Orders"): "orders"}
     assert sorted(sqs_view(r, names) for r in itest_handlers.records()) == from_template
 

@@ -37,6 +37,7 @@ from template_support import (
     drain,
     dynamodb_view,
     failure_view,
+    hand_config,
     kinesis_view,
     load_template,
     running_template,
@@ -117,11 +118,7 @@ async def test_sqs_with_a_dlq_and_partial_failures_runs_as_the_hand_written_conf
     itest_handlers.behaviour = _fail_bodies_starting_fail
     hand_queue, hand_dlq = unique("hand-orders"), unique("hand-dlq")
     hand_url = make_queue(sqs, hand_queue, visibility=2, dlq=hand_dlq, max_receive=2)
-    hand = textwrap.dedent(f"""\
-        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
-        http: {{listen: "127.0.0.1:0"}}
-        shutdown_timeout: 10
-        shutdown_receives: cancel
+    hand = hand_config(endpoint) + textwrap.dedent(f"""\
         functions:
           OrdersFunction:
             handler: app.handler
@@ -193,11 +190,7 @@ async def test_kinesis_with_bisect_retries_and_an_sqs_destination_runs_as_the_ha
     make_stream(kinesis, hand_stream)
     hand_failed_url = make_queue(sqs, hand_failed)
     put(kinesis, hand_stream, CLICKS)
-    hand = textwrap.dedent(f"""\
-        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
-        http: {{listen: "127.0.0.1:0"}}
-        state: {{path: "{tmp_path / "hand.db"}"}}
-        shutdown_timeout: 10
+    hand = hand_config(endpoint, tmp_path / "hand.db") + textwrap.dedent(f"""\
         functions:
           ClicksFunction: {{handler: app.handler, code_uri: "{CODE}", timeout: 3}}
         mappings:
@@ -277,11 +270,7 @@ async def test_dynamodb_with_filters_and_globals_runs_as_the_hand_written_config
     wait_stream_enabled(
         dynamodb, dynamodb.describe_table(TableName=hand_table)["Table"]["LatestStreamArn"]
     )
-    hand = textwrap.dedent(f"""\
-        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
-        http: {{listen: "127.0.0.1:0"}}
-        state: {{path: "{tmp_path / "hand.db"}"}}
-        shutdown_timeout: 10
+    hand = hand_config(endpoint, tmp_path / "hand.db") + textwrap.dedent(f"""\
         functions:
           ItemsFunction:
             handler: app.handler
@@ -357,11 +346,7 @@ async def test_a_parameterised_template_runs_as_the_hand_written_config(
     hand_jobs, hand_audit = unique("hand-jobs"), unique("hand-audit")
     make_queue(sqs, hand_jobs)
     make_queue(sqs, hand_audit)
-    hand = textwrap.dedent(f"""\
-        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
-        http: {{listen: "127.0.0.1:0"}}
-        shutdown_timeout: 10
-        shutdown_receives: cancel
+    hand = hand_config(endpoint) + textwrap.dedent(f"""\
         functions:
           jobs-prod:
             handler: app.handler
@@ -415,11 +400,7 @@ async def test_a_cdk_synthesised_template_runs_as_the_hand_written_config(
     itest_handlers.behaviour = _fail_bodies_starting_fail
     hand_queue = unique("hand-orders")
     hand_url = make_queue(sqs, hand_queue, visibility=20)
-    hand = textwrap.dedent(f"""\
-        aws: {{region: {REGION}, endpoint_url: "{endpoint}"}}
-        http: {{listen: "127.0.0.1:0"}}
-        shutdown_timeout: 10
-        shutdown_receives: cancel
+    hand = hand_config(endpoint) + textwrap.dedent(f"""\
         functions:
           OrdersHandler5F6B0E8C:
             handler: index.handler

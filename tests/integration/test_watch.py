@@ -26,6 +26,7 @@ from sqs_support import (
     make_queue,
     metric,
     queue_arn,
+    running_daemon,
     send,
     unique,
     wait_for,
@@ -134,12 +135,8 @@ def sqs_config(endpoint: str, code: Code, isolation: str, queue: str, name: str 
 async def watched(config_text: str) -> AsyncIterator[Daemon]:
     """`running` with watch=True: the daemon for the body of the block, then a clean stop."""
     daemon = Daemon(parse_config(config_text, os.environ), HERE, metrics=Metrics(), watch=True)
-    async with anyio.create_task_group() as group:
-        await group.start(daemon.run)
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
+    async with running_daemon(daemon):
+        yield daemon
 
 
 def events(logs: Logs, name: str) -> list[MutableMapping[str, Any]]:
