@@ -5,6 +5,7 @@ Each check returns `(path, message)` pairs; messages quote AWS's error text wher
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -54,6 +55,7 @@ def check(config: PollerConfig, now: float | None = None) -> list[Issue]:
             issues.append((f"{path}.name", f"duplicate mapping name {name!r}"))
         seen_names.add(name)
     issues.extend(_environment_conflicts(config))
+    issues.extend(_module_conflicts(config))
     return issues
 
 
@@ -221,6 +223,26 @@ def _environment_conflicts(config: PollerConfig) -> Iterator[Issue]:
                     "handlers share one environment",
                 )
             owner.setdefault(key, (fname, value))
+
+
+def _module_conflicts(config: PollerConfig) -> Iterator[Issue]:
+    # In-process handlers share one sys.modules: two functions whose handlers' top-level
+    # modules have one name but live in different code directories (SAM's `a/app.py` and
+    # `b/app.py`, both `app.handler`) would both run whichever was imported first.
+    owner: dict[str, tuple[str, str]] = {}
+    for fname, function in config.functions.items():
+        if function.target != "handler" or function.isolation != "thread":
+            continue
+        top = function.module_and_attr[0].split(".")[0]
+        where = os.path.normpath(function.code_uri or ".")
+        if top in owner and owner[top][1] != where:
+            yield (
+                f"functions.{fname}.handler",
+                f"module {top!r} is also functions.{owner[top][0]}'s, from another code_uri: "
+                "in-process handlers share one set of modules (isolation: process gives each "
+                "function its own)",
+            )
+        owner.setdefault(top, (fname, where))
 
 
 def visibility_timeout_issue(visibility_timeout: int, function_timeout: int) -> str | None:

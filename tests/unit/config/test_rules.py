@@ -653,3 +653,25 @@ def test_s3_destination_arn_has_no_region_or_account() -> None:
     [issue] = issues_of(text)
     assert issue.startswith("mappings[0].DestinationConfig.OnFailure.Destination: ")
     assert "arn:aws:s3:::BUCKET" in issue
+
+
+def test_in_process_handlers_of_one_module_name_from_two_directories_conflict() -> None:
+    from poller.config.loader import parse_config
+    from poller.errors import ConfigError
+
+    text = """
+functions:
+  a: {handler: "app.handler", code_uri: "fa"}
+  b: {handler: "app.handler", code_uri: "fb"}
+  c: {handler: "app.handler", code_uri: "./fa"}
+  d: {handler: "app.handler", code_uri: "fd", isolation: process}
+mappings:
+  - {function: a, event_source_arn: "arn:aws:sqs:us-east-1:123456789012:q"}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, {})
+    assert caught.value.issues == [
+        "functions.b.handler: module 'app' is also functions.a's, from another code_uri: "
+        "in-process handlers share one set of modules (isolation: process gives each function "
+        "its own)"
+    ]
