@@ -39,7 +39,8 @@ _FUNCTION_ISSUE = re.compile(
     r"^functions\.(?P<name>[^.:\s]+)(?:\.(?P<field>\w+))?(?P<rest>.*)$", re.S
 )
 _MAPPING_ISSUE = re.compile(r"^mappings\[(?P<index>\d+)\](?:\.(?P<field>\w+))?(?P<rest>.*)$", re.S)
-_SHARED_ENVIRONMENT = "in-process handlers share one environment"
+# Rules that --isolation process answers for a template's functions.
+_SHARED = ("in-process handlers share one environment", "in-process handlers share one set of")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ def build(
     except TemplateError as exc:
         lines = exc.message.splitlines() if not exc.path else [str(exc)]
         raise ConfigError([f"{source}: {line}" for line in lines]) from exc
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # A shape the checks above did not foresee: still one line and exit 2, never a
+        # traceback (tests/unit/templates/test_template_fuzz.py looks for them).
+        raise ConfigError(
+            [f"{source}: cannot read the template: {type(exc).__name__}: {exc}"]
+        ) from exc
     if not converted.mappings:
         raise ConfigError(
             [f"{source}: Resources: no SQS, Kinesis or DynamoDB event source mapping to run"]
@@ -133,7 +140,7 @@ def _template_path(issue: str, converted: Converted, offset: int, source: str) -
         if function["field"]:
             where += "." + _FUNCTION_FIELDS.get(function["field"], function["field"])
         text = f"{source}: {where}{function['rest']}"
-        if _SHARED_ENVIRONMENT in text:
+        if any(shared in text for shared in _SHARED) and "isolation: process" not in text:
             text += (
                 " (--isolation process runs each function in processes of its own, as Lambda does)"
             )

@@ -97,15 +97,15 @@ def convert(
     resources = resolver.resources
     logical_of: dict[str, str] = {}  # function name → logical ID
     for logical_id, resource in resources.items():
-        if not isinstance(resource, dict) or "Type" not in resource:
-            raise TemplateError(f"Resources.{logical_id}", "a resource needs a Type")
         if resource["Type"] != "AWS::Lambda::EventSourceMapping":
             continue
         if not resolver.included(logical_id):
             continue
         path = expanded.origins.get(logical_id, f"Resources.{logical_id}.Properties")
         renamed = expanded.renamed.get(logical_id, {})
-        function_id, mapping = _mapping(logical_id, resource, resolver, path, renamed, out)
+        (function_id, qualifier), mapping = _mapping(
+            logical_id, resource, resolver, path, renamed, out
+        )
         name = resolver.name(function_id, f"{path}.FunctionName")
         if name not in out.functions:
             function_path = expanded.origins.get(function_id, f"Resources.{function_id}.Properties")
@@ -114,7 +114,9 @@ def convert(
             )
             out.function_paths[name] = function_path
             logical_of[name] = function_id
-        mapping["FunctionName"] = name
+        mapping["FunctionName"] = f"{name}:{qualifier}" if qualifier else name
+        if qualifier and "function_name" in out.functions[name]:
+            out.functions[name].setdefault("qualifier", qualifier)  # the alias Lambda invokes
         out.mappings.append(mapping)
         out.mapping_paths.append((path, renamed))
     for logical_id, resource in resources.items():
@@ -125,7 +127,22 @@ def convert(
         ):
             where = expanded.origins.get(logical_id, f"Resources.{logical_id}")
             out.notes.append((where, "no SQS, Kinesis or DynamoDB trigger: not run"))
+    _check_targets(targets, resolver)
     return out
+
+
+def _check_targets(targets: Targets, resolver: Resolver) -> None:
+    """Every --function-url and --function-name names a function of the template."""
+    known = set()
+    for logical_id, resource in resolver.resources.items():
+        if resource["Type"] == "AWS::Lambda::Function" and resolver.included(logical_id):
+            known |= {logical_id, resolver.name(logical_id, f"Resources.{logical_id}")}
+    for option, given in (("--function-url", targets.urls), ("--function-name", targets.names)):
+        for key in given:
+            if key not in known:
+                raise TemplateError(
+                    option, f"{key} is not a function of this template ({', '.join(sorted(known))})"
+                )
 
 
 def _mapping(
@@ -135,7 +152,7 @@ def _mapping(
     path: str,
     renamed: dict[str, str],
     out: Converted,
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[tuple[str, str | None], dict[str, Any]]:
     properties = resource.get("Properties")
     if not isinstance(properties, dict):
         raise TemplateError(path, "an EventSourceMapping needs Properties")
@@ -160,9 +177,9 @@ def _mapping(
             if value is not NO_VALUE:
                 mapping[key] = value
     if "StartingPositionTimestamp" in properties:
+        where = f"{path}.StartingPositionTimestamp"
         mapping["StartingPositionTimestamp"] = _timestamp(
-            resolver.resolve(properties["StartingPositionTimestamp"], path),
-            f"{path}.StartingPositionTimestamp",
+            resolver.resolve(properties["StartingPositionTimestamp"], where), where
         )
     return _function_of(properties.get("FunctionName"), resolver, f"{path}.FunctionName"), mapping
 
@@ -193,36 +210,61 @@ def _timestamp(value: Any, path: str) -> Any:
     raise TemplateError(path, "must be seconds since the epoch")
 
 
-def _function_of(value: Any, resolver: Resolver, path: str) -> str:
-    """The logical ID of the function a FunctionName names: `Ref` or `Fn::GetAtt ... Arn` of a
-    function, an alias or a version in the template, or the name of a function in it."""
+def _function_of(
+    value: Any, resolver: Resolver, path: str, seen: frozenset[str] = frozenset()
+) -> tuple[str, str | None]:
+    """The logical ID of the function a FunctionName names, and the alias or version it names
+    (None: the function itself): `Ref` or `Fn::GetAtt ... Arn` of a function, an alias or a
+    version in the template, or a function's name or ARN."""
     if value is None:
         raise TemplateError(path, "required: the function to invoke")
-    target = None
-    if isinstance(value, dict) and list(value) == ["Ref"]:
-        target = value["Ref"]
-    elif isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
-        argument = value["Fn::GetAtt"]
-        parts = argument.split(".", 1) if isinstance(argument, str) else argument
-        target = parts[0] if isinstance(parts, list) and parts else None
+    target = _referenced(value)
     resources = resolver.resources
-    if isinstance(target, str) and target in resources:
-        kind = resources[target].get("Type")
+    if target is not None and target in resources:
+        kind = resources[target]["Type"]
         if kind == "AWS::Lambda::Function":
-            return target
-        if kind in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
-            inner = (resources[target].get("Properties") or {}).get("FunctionName")
-            return _function_of(inner, resolver, f"Resources.{target}.Properties.FunctionName")
+            _exists(target, resolver, path)
+            return target, None
+        if kind in ("AWS::Lambda::Alias", "AWS::Lambda::Version") and target not in seen:
+            _exists(target, resolver, path)
+            properties = resources[target].get("Properties") or {}
+            where = f"Resources.{target}.Properties"
+            function_id, _ = _function_of(
+                properties.get("FunctionName"), resolver, f"{where}.FunctionName", seen | {target}
+            )
+            alias = properties.get("Name") if kind == "AWS::Lambda::Alias" else None
+            return function_id, resolver.text(alias, f"{where}.Name") if alias else None
         raise TemplateError(path, f"{target} is a {kind}, not a function")
-    name = FunctionRef.parse(resolver.text(value, path)).name if value else ""
+    text = resolver.text(value, path)
+    try:
+        ref = FunctionRef.parse(text)
+    except ValueError as exc:
+        raise TemplateError(path, str(exc)) from None
     for logical_id, resource in resources.items():
         if (
-            resource.get("Type") == "AWS::Lambda::Function"
+            resource["Type"] == "AWS::Lambda::Function"
             and resolver.included(logical_id)
-            and resolver.name(logical_id, path) == name
+            and resolver.name(logical_id, path) == ref.name
         ):
-            return logical_id
-    raise TemplateError(path, f"names the function {name!r}, which is not in this template")
+            return logical_id, ref.qualifier
+    raise TemplateError(path, f"names the function {ref.name!r}, which is not in this template")
+
+
+def _referenced(value: Any) -> str | None:
+    """The logical ID a `Ref` or `Fn::GetAtt` names, if `value` is one."""
+    if isinstance(value, dict) and list(value) == ["Ref"] and isinstance(value["Ref"], str):
+        return value["Ref"]
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        argument = value["Fn::GetAtt"]
+        parts = argument.split(".", 1) if isinstance(argument, str) else argument
+        if isinstance(parts, list) and parts and isinstance(parts[0], str):
+            return parts[0]
+    return None
+
+
+def _exists(logical_id: str, resolver: Resolver, path: str) -> None:
+    if not resolver.included(logical_id):
+        raise TemplateError(path, f"{logical_id} is not created: its Condition is false")
 
 
 def _function(
@@ -242,7 +284,9 @@ def _function(
             out.notes.append((f"{path}.{key}", _FUNCTION_NOTES[key]))
         elif key not in _FUNCTION_USED and key not in _FUNCTION_QUIET:
             out.notes.append((f"{path}.{key}", "not used by poller"))
-    function: dict[str, Any] = _target(logical_id, name, resource, expanded, template_dir, targets)
+    function: dict[str, Any] = _target(
+        logical_id, name, resource, resolver, expanded, template_dir, targets
+    )
     if logical_id in expanded.generated_roles:
         properties = {k: v for k, v in properties.items() if k != "Role"}
     function.update(_settings(properties, resolver, path, out))
@@ -262,15 +306,18 @@ def _settings(
         value = resolver.resolve(properties.get(key, NO_VALUE), f"{path}.{key}")
         if value is not NO_VALUE:
             settings[field_name] = value
-    variables = (properties.get("Environment") or {}).get("Variables")
-    if variables is not None:
+    environment = resolver.resolve(properties.get("Environment", {}), f"{path}.Environment")
+    if environment is not NO_VALUE:
+        if not isinstance(environment, dict):
+            raise TemplateError(f"{path}.Environment", "must be a mapping with Variables")
+        variables = environment.get("Variables", {})
         where = f"{path}.Environment.Variables"
-        resolved = resolver.resolve(variables, where)
-        if not isinstance(resolved, dict):
+        if not isinstance(variables, dict):
             raise TemplateError(where, "must be a mapping of names to values")
-        settings["environment"] = {
-            str(k): resolver.text(v, f"{where}.{k}") for k, v in resolved.items()
-        }
+        if variables:
+            settings["environment"] = {
+                str(k): resolver.text(v, f"{where}.{k}") for k, v in variables.items()
+            }
     role = properties.get("Role")
     if role is not None:
         declared = _declared_role(role, resolver)
@@ -307,6 +354,7 @@ def _target(
     logical_id: str,
     name: str,
     resource: dict[str, Any],
+    resolver: Resolver,
     expanded: Expanded,
     template_dir: Path,
     targets: Targets,
@@ -327,20 +375,25 @@ def _target(
         f"such as the Runtime Interface Emulator) or --function-name {logical_id}=NAME (a "
         "deployed Lambda function)"
     )
-    if properties.get("PackageType") == "Image":
+
+    def text(key: str) -> str:
+        value = resolver.resolve(properties.get(key, ""), f"{path}.{key}")
+        return "" if value is NO_VALUE else resolver.text(value, f"{path}.{key}")
+
+    if text("PackageType") == "Image":
         raise TemplateError(
             f"{path}.PackageType",
             "Image: poller does not start containers; run the image with its emulator "
             f"(docker run -p 9000:8080 IMAGE) and {options}",
         )
-    runtime = properties.get("Runtime")
-    if not (isinstance(runtime, str) and runtime.startswith("python3")):
+    runtime = text("Runtime")
+    if not runtime.startswith("python3"):
         raise TemplateError(
             f"{path}.Runtime",
             f"{runtime or 'no runtime'}: poller runs Python handlers itself; for others, {options}",
         )
-    handler = properties.get("Handler")
-    if not isinstance(handler, str) or not handler:
+    handler = text("Handler")
+    if not handler:
         raise TemplateError(f"{path}.Handler", "required: module.function of the handler")
     code = _code_dir(logical_id, resource, expanded, path, options)
     return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ class Resolver:
         self.mappings: dict[str, Any] = template.get("Mappings") or {}
         self._conditions: dict[str, Any] = template.get("Conditions") or {}
         self._condition_values: dict[str, bool] = {}
+        self._evaluating: set[str] = set()
         self._names: dict[str, str] = {}
         self._naming: set[str] = set()
         self.parameters = _parameter_values(template.get("Parameters") or {}, stack.parameters)
@@ -84,8 +86,12 @@ class Resolver:
         if name not in self._condition_values:
             if name not in self._conditions:
                 raise TemplateError(path, f"no condition named {name!r} in Conditions")
-            self._condition_values[name] = False  # a condition naming itself ends here
-            self._condition_values[name] = self._truth(self._conditions[name], f"Conditions.{name}")
+            if name in self._evaluating:
+                raise TemplateError(f"Conditions.{name}", "depends on itself")
+            self._evaluating.add(name)
+            value = self._truth(self._conditions[name], f"Conditions.{name}")
+            self._evaluating.discard(name)
+            self._condition_values[name] = value
         return self._condition_values[name]
 
     def included(self, logical_id: str) -> bool:
@@ -162,7 +168,13 @@ class Resolver:
                 f"{logical_id}.{attribute} ({kind}) is not known without a deployed stack "
                 f"(poller knows: {offered})",
             )
+        if attribute == "StreamArn" and not self._has_stream(logical_id):
+            raise TemplateError(path, f"{logical_id} has no stream: give it a StreamSpecification")
         return known[attribute](self.stack, self.name(logical_id, path))
+
+    def _has_stream(self, logical_id: str) -> bool:
+        properties = self.resources[logical_id].get("Properties") or {}
+        return bool(properties.get("StreamSpecification"))
 
     # -- intrinsic functions ---------------------------------------------------------------
 
@@ -249,7 +261,9 @@ class Resolver:
     def _if(self, argument: Any, path: str) -> Any:
         if not (isinstance(argument, list) and len(argument) == 3):
             raise TemplateError(path, "Fn::If takes [condition, value if true, value if false]")
-        chosen = 1 if self.condition(str(argument[0]), f"{path}[0]") else 2
+        if not isinstance(argument[0], str):
+            raise TemplateError(f"{path}[0]", "must be the name of a condition")
+        chosen = 1 if self.condition(argument[0], f"{path}[0]") else 2
         return self.resolve(argument[chosen], f"{path}[{chosen}]")
 
     def _find_in_map(self, argument: Any, path: str) -> Any:
@@ -290,8 +304,8 @@ class Resolver:
         if isinstance(value, dict) and len(value) == 1:
             ((key, argument),) = value.items()
             where = f"{path}.{key}"
-            if key == "Condition":
-                return self.condition(str(argument), where)
+            if key == "Condition" and isinstance(argument, str):
+                return self.condition(argument, where)
             if key == "Fn::Equals" and isinstance(argument, list) and len(argument) == 2:
                 left, right = (self.resolve(a, f"{where}[{i}]") for i, a in enumerate(argument))
                 return bool(_comparable(left) == _comparable(right))
@@ -370,14 +384,35 @@ def _parameter_value(name: str, spec: dict[str, Any], given: dict[str, str]) -> 
         return Unknown(f"has no Default: give it with --parameter-overrides {name}=VALUE")
     text = _parameter_text(value)
     path = f"Parameters.{name}"
-    allowed = spec.get("AllowedValues")
-    if isinstance(allowed, list) and text not in [str(a) for a in allowed]:
-        raise TemplateError(path, f"{text!r} is not one of its AllowedValues {allowed}")
-    if kind.startswith(("CommaDelimitedList", "List<")):
-        return text.split(",")
+    listed = kind.startswith(("CommaDelimitedList", "List<"))
+    items = [item.strip() for item in text.split(",")] if listed else [text]
+    for item in items:
+        _check_constraints(item, spec, path)
+    if listed:
+        return items
     if kind == "Number":
         return _number(text, path)
     return text
+
+
+def _check_constraints(text: str, spec: dict[str, Any], path: str) -> None:
+    """AllowedValues, AllowedPattern, Min/MaxLength and Min/MaxValue, as CloudFormation checks
+    a parameter's value (each item of a list)."""
+    allowed = spec.get("AllowedValues")
+    if isinstance(allowed, list) and text not in [str(a) for a in allowed]:
+        raise TemplateError(path, f"{text!r} is not one of its AllowedValues {allowed}")
+    pattern = spec.get("AllowedPattern")
+    if isinstance(pattern, str) and not re.fullmatch(pattern, text):
+        raise TemplateError(path, f"{text!r} does not match its AllowedPattern {pattern}")
+    bounds: dict[str, Callable[[Any], bool]] = {
+        "MinLength": lambda bound: len(text) < int(bound),
+        "MaxLength": lambda bound: len(text) > int(bound),
+        "MinValue": lambda bound: _number(text, path) < float(bound),
+        "MaxValue": lambda bound: _number(text, path) > float(bound),
+    }
+    for key, fails in bounds.items():
+        if key in spec and fails(spec[key]):
+            raise TemplateError(path, f"{text!r} is outside its {key} {spec[key]}")
 
 
 def _parameter_text(value: Any) -> str:

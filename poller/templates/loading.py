@@ -42,10 +42,40 @@ def parse_template(text: str) -> dict[str, Any]:
         plain: dict[str, Any] = _plain(raw, budget)
     except RecursionError as exc:
         raise TemplateError("", "nested too deeply (an alias inside itself?)") from exc
-    resources = plain.get("Resources")
+    _check_shape(plain)
+    return plain
+
+
+def _check_shape(template: dict[str, Any]) -> None:
+    """The sections and resource fields the rest of the code reads are of the kind
+    CloudFormation requires: a mapping where it takes a mapping, a string where a string."""
+    for section in ("Parameters", "Conditions", "Mappings", "Globals", "Outputs"):
+        if section in template and not isinstance(template[section], dict):
+            raise TemplateError(section, "must be a mapping")
+    function_globals = (template.get("Globals") or {}).get("Function")
+    if function_globals is not None and not isinstance(function_globals, dict):
+        raise TemplateError("Globals.Function", "must be a mapping of properties")
+    resources = template.get("Resources")
     if not isinstance(resources, dict) or not resources:
         raise TemplateError("Resources", "a template needs a Resources section with resources")
-    return plain
+    for logical_id, resource in resources.items():
+        _check_resource(f"Resources.{logical_id}", resource)
+
+
+def _check_resource(where: str, resource: Any) -> None:
+    if where.startswith("Resources.Fn::ForEach"):
+        raise TemplateError(where, "Fn::ForEach is not supported: write the resources out")
+    if not isinstance(resource, dict):
+        raise TemplateError(where, "a resource must be a mapping with a Type")
+    if not isinstance(resource.get("Type"), str):
+        raise TemplateError(f"{where}.Type", "required: the resource's type, a string")
+    for field, kind, name in (
+        ("Properties", dict, "a mapping"),
+        ("Metadata", dict, "a mapping"),
+        ("Condition", str, "the name of a condition"),
+    ):
+        if field in resource and not isinstance(resource[field], kind):
+            raise TemplateError(f"{where}.{field}", f"must be {name}")
 
 
 def _yaml(text: str) -> Any:

@@ -103,7 +103,7 @@ KINDS: dict[str, Kind] = {
     "AWS::IAM::Role": Kind(
         "RoleName",
         lambda stack, name: name,
-        {"Arn": _role_arn, "RoleId": lambda stack, name: name},
+        {"Arn": _role_arn},
         _limited(64),
     ),
 }

@@ -9,7 +9,7 @@ from typing import Any
 
 from poller.errors import StartupError, error_code
 from poller.templates.errors import TemplateError
-from poller.templates.intrinsics import Resolver
+from poller.templates.intrinsics import NO_VALUE, Resolver
 
 # The queue properties CreateQueue takes as attributes (all others are noted, not created).
 _QUEUE_ATTRIBUTES = (
@@ -55,13 +55,32 @@ class Resource:
 
 @dataclass(frozen=True)
 class _Declared:
-    """A resource as the template declares it: its name and resolved properties."""
+    """A resource as the template declares it: its name, and its properties resolved one by
+    one as a builder uses them (what it does not use is noted, never resolved)."""
 
     logical_id: str
     name: str
-    properties: dict[str, Any]
+    raw: dict[str, Any]
     resolver: Resolver
     path: str
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self.raw:
+            return default
+        value = self.resolver.resolve(self.raw[key], f"{self.path}.{key}")
+        return default if value is NO_VALUE else value
+
+    def number(self, key: str, default: int) -> int:
+        value = self.get(key, default)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise TemplateError(f"{self.path}.{key}", f"{value!r} is not a number") from None
+
+    def note_unused(self, used: set[str], what: str, out: Plan) -> None:
+        for key in self.raw:
+            if key not in used:
+                out.notes.append((f"{self.path}.{key}", f"not set on the created {what}"))
 
 
 # A create call's parameters, and the logical IDs that must exist before it.
@@ -76,22 +95,17 @@ class Plan:
 
 def plan(resolver: Resolver) -> Plan:
     """What `--create-resources` creates, in order: a queue after the queues its RedrivePolicy
-    names. Raises TemplateError for a property that cannot be resolved."""
+    names. Raises TemplateError for a property it uses that cannot be resolved."""
     out = Plan()
     for logical_id, resource in resolver.resources.items():
-        kind = resource.get("Type") if isinstance(resource, dict) else None
+        kind = resource["Type"]
         if kind not in CREATED or not resolver.included(logical_id):
             continue
         path = f"Resources.{logical_id}.Properties"
-        declared = _Declared(
-            logical_id,
-            resolver.name(logical_id, path),
-            resolver.resolve(resource.get("Properties") or {}, path),
-            resolver,
-            path,
-        )
-        parameters, after = _BUILDERS[str(kind)](declared, out)
-        out.resources.append(Resource(str(kind), logical_id, declared.name, parameters, after))
+        name = resolver.name(logical_id, path)
+        declared = _Declared(logical_id, name, resource.get("Properties") or {}, resolver, path)
+        parameters, after = _BUILDERS[kind](declared, out)
+        out.resources.append(Resource(kind, logical_id, name, parameters, after))
     return Plan(_ordered(out.resources), out.notes)
 
 
@@ -111,11 +125,9 @@ def _queue(declared: _Declared, out: Plan) -> _Request:
     """CreateQueue's attributes; the queues a redrive policy names come first."""
     attributes: dict[str, str] = {}
     after: list[str] = []
-    for key, value in declared.properties.items():
-        if key == "QueueName":
-            continue
-        if key not in _QUEUE_ATTRIBUTES:
-            out.notes.append((f"{declared.path}.{key}", "not set on the created queue"))
+    for key in _QUEUE_ATTRIBUTES:
+        value = declared.get(key)
+        if value is None:
             continue
         if key in ("RedrivePolicy", "RedriveAllowPolicy"):
             policy = _policy(value, f"{declared.path}.{key}")
@@ -124,6 +136,7 @@ def _queue(declared: _Declared, out: Plan) -> _Request:
             attributes[key] = json.dumps(policy)
         else:
             attributes[key] = _text(value)
+    declared.note_unused({*_QUEUE_ATTRIBUTES, "QueueName"}, "queue", out)
     return {"Attributes": attributes}, tuple(after)
 
 
@@ -149,45 +162,52 @@ def _queue_named(resolver: Resolver, arn: str) -> list[str]:
     return [
         logical_id
         for logical_id, resource in resolver.resources.items()
-        if resource.get("Type") == "AWS::SQS::Queue"
+        if resource["Type"] == "AWS::SQS::Queue"
         and resolver.included(logical_id)
         and resolver.get_att(logical_id, "Arn", "") == arn
     ]
 
 
 def _stream(declared: _Declared, out: Plan) -> _Request:
-    properties = declared.properties
-    mode = (properties.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+    details = declared.get("StreamModeDetails") or {}
+    mode = details.get("StreamMode", "PROVISIONED") if isinstance(details, dict) else None
+    if mode not in ("PROVISIONED", "ON_DEMAND"):
+        raise TemplateError(
+            f"{declared.path}.StreamModeDetails", "StreamMode must be PROVISIONED or ON_DEMAND"
+        )
     parameters: dict[str, Any] = {"StreamModeDetails": {"StreamMode": mode}}
     if mode == "PROVISIONED":
-        parameters["ShardCount"] = int(properties.get("ShardCount", 1))
+        parameters["ShardCount"] = declared.number("ShardCount", 1)
+    declared.note_unused({"Name", "StreamModeDetails", "ShardCount"}, "stream", out)
     return parameters, ()
 
 
 def _table(declared: _Declared, out: Plan) -> _Request:
-    properties = declared.properties
-    parameters = {k: properties[k] for k in _TABLE_PARAMETERS if k in properties}
+    parameters = {
+        key: declared.get(key) for key in _TABLE_PARAMETERS if declared.get(key) is not None
+    }
     for required in ("KeySchema", "AttributeDefinitions"):
         if required not in parameters:
             raise TemplateError(f"{declared.path}.{required}", "required to create the table")
     if "ProvisionedThroughput" not in parameters:
         parameters.setdefault("BillingMode", "PAY_PER_REQUEST")
-    view = (properties.get("StreamSpecification") or {}).get("StreamViewType")
+    specification = declared.get("StreamSpecification") or {}
+    view = specification.get("StreamViewType") if isinstance(specification, dict) else None
     if view:
         parameters["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
+    declared.note_unused({*_TABLE_PARAMETERS, "TableName", "StreamSpecification"}, "table", out)
     return parameters, ()
 
 
 def _topic(declared: _Declared, out: Plan) -> _Request:
-    attributes = {
-        key: _text(value)
-        for key, value in declared.properties.items()
-        if key in ("FifoTopic", "ContentBasedDeduplication")
-    }
+    used = ("FifoTopic", "ContentBasedDeduplication")
+    attributes = {key: _text(declared.get(key)) for key in used if key in declared.raw}
+    declared.note_unused({*used, "TopicName"}, "topic", out)
     return {"Attributes": attributes}, ()
 
 
 def _bucket(declared: _Declared, out: Plan) -> _Request:
+    declared.note_unused({"BucketName"}, "bucket", out)
     return {}, ()
 
 

@@ -40,6 +40,11 @@ PUSHED = {
     "AlexaSkill",
     "Cognito",
 }
+# Resource types the transform would resolve by calling AWS itself.
+_REFUSED = {
+    "AWS::Serverless::Application": "nested applications are not supported: the transform "
+    "would fetch them from the Serverless Application Repository",
+}
 # The bucket the put-aside code locations name while the transform runs.
 _CODE_BUCKET = "poller-local-code"
 
@@ -80,11 +85,11 @@ def expand(template: dict[str, Any], parameters: dict[str, str], region: str) ->
     globals_ = ((sam.get("Globals") or {}).get("Function")) or {}
     shared_code = globals_.pop("CodeUri", None)
     for logical_id, resource in (sam.get("Resources") or {}).items():
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+        if resource["Type"] in _REFUSED:
+            raise TemplateError(f"Resources.{logical_id}.Type", _REFUSED[resource["Type"]])
+        if resource["Type"] != "AWS::Serverless::Function":
             continue
         properties = resource.setdefault("Properties", {})
-        if not isinstance(properties, dict):
-            raise TemplateError(f"Resources.{logical_id}.Properties", "must be a mapping")
         _put_code_aside(logical_id, properties, shared_code, out)
         if "Role" not in properties:
             out.generated_roles.add(logical_id)
@@ -118,7 +123,15 @@ def _keep_triggers(logical_id: str, properties: dict[str, Any], out: Expanded) -
         raise TemplateError(where, "must be a mapping of events")
     out.origins[logical_id] = f"Resources.{logical_id}.Properties"
     for name, event in list(events.items()):
-        kind = event.get("Type") if isinstance(event, dict) else None
+        if not isinstance(event, dict) or not isinstance(event.get("Type"), str):
+            raise TemplateError(f"{where}.{name}", "an event must be a mapping with a Type")
+        kind = event["Type"]
+        if kind == "SNS" and (event.get("Properties") or {}).get("SqsSubscription"):
+            raise TemplateError(
+                f"{where}.{name}.Properties.SqsSubscription",
+                "not supported: SAM would subscribe a queue it creates to the topic; declare "
+                "the queue, its subscription and an SQS event instead",
+            )
         if kind in TRIGGERS:
             out.origins[f"{logical_id}{name}"] = f"{where}.{name}.Properties"
             out.renamed[f"{logical_id}{name}"] = {"EventSourceArn": TRIGGERS[kind]}

@@ -4,6 +4,7 @@ the exports it may import, and the names its resources get."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,9 +46,14 @@ class Stack:
 
 def parse_pairs(items: list[str], what: str) -> dict[str, str]:
     """`K=V` (or SAM CLI's `ParameterKey=K,ParameterValue=V`) items as a dict; TemplateError
-    naming the item that is neither."""
+    naming the item that is neither. As with SAM CLI, one argument may hold several pairs
+    separated by spaces, and a value may be quoted (`Desc="a b"`)."""
+    try:
+        words = [word for item in items for word in shlex.split(item)]
+    except ValueError as exc:  # an unclosed quote
+        raise TemplateError(what, f"{exc}: {' '.join(items)!r}") from None
     pairs: dict[str, str] = {}
-    for item in items:
+    for item in words:
         long = _LONG_FORM.match(item)
         if long:
             pairs[long["key"]] = long["value"]
@@ -68,6 +74,8 @@ def default_stack_name(template: str) -> str:
     path = Path(template).resolve()
     stem = path.name.split(".")[0]
     if stem.lower() == "template":
-        stem = path.parent.name
+        # `sam build` writes .aws-sam/build/template.yaml: the project is above .aws-sam.
+        parents = [p for p in path.parents if p.name == ".aws-sam"]
+        stem = (parents[0].parent if parents else path.parent).name
     cleaned = re.sub(r"[^A-Za-z0-9-]", "-", stem).strip("-")
     return cleaned or "poller"

@@ -306,8 +306,8 @@ async def test_dynamodb_with_filters_and_globals_runs_as_the_hand_written_config
 
 def test_parameters_and_conditions_choose_what_runs(endpoint: str, tmp_path: Path) -> None:
     config = base_config(tmp_path, endpoint)
-    _, dev = load_template("parameterised.yaml", config, "jobs")
-    _, prod = load_template("parameterised.yaml", config, "jobs", Stage="prod", BatchSize="7")
+    _, dev = load_template("parameterised.yaml", config, "jobs", BatchSize="7")
+    _, prod = load_template("parameterised.yaml", config, "jobs", Stage="prod")
     dev_function, prod_function = (
         dev.config.functions["jobs-dev"],
         prod.config.functions["jobs-prod"],
@@ -318,7 +318,7 @@ def test_parameters_and_conditions_choose_what_runs(endpoint: str, tmp_path: Pat
     assert [
         (m.event_source_arn, m.batch_size, m.maximum_batching_window_in_seconds)
         for m in dev.config.mappings
-    ] == [(queue_arn("jobs-jobs-dev"), 3, 0)]
+    ] == [(queue_arn("jobs-jobs-dev"), 7, 0)]
     assert sorted(
         (m.event_source_arn, m.batch_size, m.maximum_batching_window_in_seconds)
         for m in prod.config.mappings
@@ -386,7 +386,6 @@ async def test_a_cdk_synthesised_template_runs_as_the_hand_written_config(
         "OrdersHandlerServiceRole9E5D3B41 is the template's own role" in n
         for n in loaded.built.notes
     )
-    itest_handlers.behaviour = _fail_bodies_starting_fail
     async with running_template(source, loaded):
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
@@ -397,7 +396,6 @@ async def test_a_cdk_synthesised_template_runs_as_the_hand_written_config(
     from_template = _sqs_views({queue_arn(queue): "orders"})
 
     itest_handlers.reset()
-    itest_handlers.behaviour = _fail_bodies_starting_fail
     hand_queue = unique("hand-orders")
     hand_url = make_queue(sqs, hand_queue, visibility=20)
     hand = hand_config(endpoint) + textwrap.dedent(f"""\

@@ -3,6 +3,7 @@ what each resolves to, and of what each refuses with its path."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -34,7 +35,14 @@ TEMPLATE: dict[str, Any] = {
             "Properties": {"QueueName": {"Fn::Sub": "q-${Stage}"}},
         },
         "Stream": {"Type": "AWS::Kinesis::Stream", "Properties": {"ShardCount": 1}},
-        "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": "items"}},
+        "Table": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": "items",
+                "StreamSpecification": {"StreamViewType": "KEYS_ONLY"},
+            },
+        },
+        "Plain": {"Type": "AWS::DynamoDB::Table"},
         "Topic": {"Type": "AWS::SNS::Topic"},
         "Bucket": {"Type": "AWS::S3::Bucket"},
         "Fn": {"Type": "AWS::Lambda::Function"},
@@ -153,6 +161,12 @@ REFUSED = [
     ({"Fn::Sub": "${Nope}"}, "X.Fn::Sub: Nope is neither a parameter nor a resource"),
     ({"Fn::Join": [",", "notalist"]}, "X.Fn::Join[1]: must be a list"),
     ({"Fn::Join": [",", [["nested"]]]}, "X.Fn::Join[1][0]: must be a string, not a list"),
+    ({"Fn::If": [["IsProd"], 1, 2]}, "X.Fn::If[0]: must be the name of a condition"),
+    (
+        {"Fn::GetAtt": ["Plain", "StreamArn"]},
+        "X.Fn::GetAtt: Plain has no stream: give it a StreamSpecification",
+    ),
+    ({"Fn::GetAtt": ["Role", "RoleId"]}, "X.Fn::GetAtt: Role.RoleId (AWS::IAM::Role) is not known"),
 ]
 
 
@@ -168,10 +182,41 @@ def test_a_value_outside_allowed_values_is_refused() -> None:
         resolver(Stage="qa")
 
 
-def test_a_condition_naming_itself_ends() -> None:
-    template = {"Conditions": {"Loop": {"Condition": "Loop"}}, "Resources": {}}
+def test_a_condition_that_depends_on_itself_is_refused() -> None:
+    template = {
+        "Conditions": {"A": {"Condition": "B"}, "B": {"Fn::Not": [{"Condition": "A"}]}},
+        "Resources": {},
+    }
     r = Resolver(template, Stack("s", "us-east-1", lambda: ACCOUNT))
-    assert r.condition("Loop", "X") is False
+    with pytest.raises(TemplateError, match=r"Conditions\.A: depends on itself"):
+        r.condition("A", "X")
+
+
+@pytest.mark.parametrize(
+    ("spec", "given", "message"),
+    [
+        ({"AllowedPattern": "[a-z]+"}, "ABC", "'ABC' does not match its AllowedPattern [a-z]+"),
+        ({"MinLength": 3}, "ab", "'ab' is outside its MinLength 3"),
+        ({"MaxLength": "2"}, "abc", "'abc' is outside its MaxLength 2"),
+        ({"Type": "Number", "MinValue": 1}, "0", "'0' is outside its MinValue 1"),
+        ({"Type": "Number", "MaxValue": 10}, "11", "'11' is outside its MaxValue 10"),
+        ({"Type": "Number"}, "ten", "'ten' is not a number (Type: Number)"),
+        ({"Type": "CommaDelimitedList", "AllowedValues": ["a", "b"]}, "a, c", "'c' is not one of"),
+    ],
+)
+def test_parameter_constraints_are_checked(spec: dict[str, Any], given: str, message: str) -> None:
+    template = {"Parameters": {"P": spec}, "Resources": {}}
+    with pytest.raises(TemplateError, match=re.escape(f"Parameters.P: {message}")):
+        Resolver(template, Stack("s", "us-east-1", lambda: ACCOUNT, parameters={"P": given}))
+
+
+def test_list_items_are_trimmed_and_within_constraints() -> None:
+    template = {
+        "Parameters": {"P": {"Type": "CommaDelimitedList", "AllowedValues": ["a", "b"]}},
+        "Resources": {},
+    }
+    r = Resolver(template, Stack("s", "us-east-1", lambda: ACCOUNT, parameters={"P": "a, b"}))
+    assert r.resolve({"Ref": "P"}, "X") == ["a", "b"]
 
 
 def test_the_account_is_asked_for_once_and_only_when_needed() -> None:
@@ -195,6 +240,12 @@ def test_the_account_is_asked_for_once_and_only_when_needed() -> None:
         (["A=1", "B=x=y"], {"A": "1", "B": "x=y"}),
         (["ParameterKey=Stage,ParameterValue=prod"], {"Stage": "prod"}),
         (["A="], {"A": ""}),
+        (["Stage=prod Size=3"], {"Stage": "prod", "Size": "3"}),
+        (['Desc="a b" X=1'], {"Desc": "a b", "X": "1"}),
+        (
+            ["ParameterKey=A,ParameterValue=1 ParameterKey=B,ParameterValue=2"],
+            {"A": "1", "B": "2"},
+        ),
     ],
 )
 def test_parse_pairs(items: list[str], expected: dict[str, str]) -> None:
@@ -212,6 +263,7 @@ def test_parse_pairs_names_a_malformed_item() -> None:
         ("apps/orders/template.yaml", "orders"),
         ("cdk.out/OrdersStack.template.json", "OrdersStack"),
         ("stacks/billing_v2.yml", "billing-v2"),
+        ("apps/orders/.aws-sam/build/template.yaml", "orders"),
     ],
 )
 def test_default_stack_name(path: str, expected: str) -> None:

@@ -175,23 +175,51 @@ def test_starting_position_timestamp_is_seconds_since_the_epoch(tmp_path: Path) 
     assert mapping.starting_position_timestamp.isoformat() == "2023-11-14T22:13:20+00:00"
 
 
-def test_import_values_and_the_account_from_sts(tmp_path: Path) -> None:
+def test_import_values_and_the_account_asked_for_once(tmp_path: Path) -> None:
     text = sam_function(
-        PYTHON, "Events: {Q: {Type: SQS, Properties: {Queue: !ImportValue shared}}}"
+        PYTHON + "Environment: {Variables: {QUEUE: !GetAtt Q.Arn}}\n",
+        "Events: {Q: {Type: SQS, Properties: {Queue: !ImportValue shared}}}",
     )
     template = tmp_path / "template.yaml"
     template.write_text(text)
     options = TemplateOptions(path=template, imports={"shared": "arn:aws:sqs:us-east-1:1:shared"})
-    out = build(options, {"aws": {"region": "eu-west-1"}}, lambda endpoint, region: "999999999999")
+    asked: list[tuple[str | None, str]] = []
+
+    def account(endpoint: str | None, region: str) -> str:
+        asked.append((endpoint, region))
+        return "999999999999"
+
+    sections = {"aws": {"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:1"}}
+    out = build(options, sections, account)
+    assert asked == [("http://127.0.0.1:1", "eu-west-1")]
     assert out.config.mappings[0].event_source_arn == "arn:aws:sqs:us-east-1:1:shared"
-    assert out.plan.resources[0].name == tmp_path.name.replace("_", "-") + "-Q"
-    assert out.stack.account == "999999999999"
-    assert out.stack.region == "eu-west-1"
+    queue = tmp_path.name.replace("_", "-") + "-Q"
+    assert out.config.functions["Fn"].environment == {
+        "QUEUE": f"arn:aws:sqs:eu-west-1:999999999999:{queue}"
+    }
+    assert out.plan.resources[0].name == queue
+
+
+def test_an_environment_chosen_by_a_condition(tmp_path: Path) -> None:
+    text = "Conditions: {Chosen: !Equals [a, a]}\n" + sam_function(
+        PYTHON + "Environment: !If [Chosen, {Variables: {MODE: fast}}, !Ref AWS::NoValue]\n"
+    )
+    assert built(tmp_path, text).config.functions["Fn"].environment == {"MODE": "fast"}
+    no = text.replace("!Equals [a, a]", "!Equals [a, b]")
+    assert built(tmp_path, no).config.functions["Fn"].environment == {}
+
+
+def test_a_mapping_of_an_alias_names_its_qualifier(tmp_path: Path) -> None:
+    text = sam_function(PYTHON + "AutoPublishAlias: live\n")
+    (mapping,) = built(tmp_path, text).config.mappings
+    assert (mapping.function, mapping.function_qualifier) == ("Fn", "live")
+    remote = built(tmp_path, text, Targets(names={"Fn": "orders-prod"}))
+    assert remote.config.functions["Fn"].qualifier == "live"
 
 
 def test_a_config_files_own_mappings_come_first_and_keep_their_paths(tmp_path: Path) -> None:
     sections: dict[str, Any] = {
-        "functions": {"mine": {"handler": "app:handler"}},
+        "functions": {"mine": {"handler": "mine:handler"}},
         "mappings": [
             {"FunctionName": "mine", "EventSourceArn": "arn:aws:sqs:us-east-1:1:q", "BatchSize": 0}
         ],

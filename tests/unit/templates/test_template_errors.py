@@ -166,64 +166,159 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+CFN_FUNCTION = (
+    "  Fn:\n    Type: AWS::Lambda::Function\n    Metadata: {aws:asset:path: .}\n"
+    "    Properties: {Runtime: python3.12, Handler: app.handler, Code: {S3Bucket: b, S3Key: k}}\n"
+)
+CFN_MAPPING = (
+    "  M:\n    Type: AWS::Lambda::EventSourceMapping\n"
+    "    Properties: {FunctionName: !Ref Fn, EventSourceArn: !GetAtt Q.Arn}\n"
+)
+
+QUEUE_AND_FUNCTION = "  Q: {Type: AWS::SQS::Queue}\n" + CFN_FUNCTION + CFN_MAPPING
+
+# Malformed templates, and what only the command line can get wrong: (id, template, the one
+# expected message, extra arguments).
+SHAPES = [
+    (
+        "Properties that are a list",
+        "Resources:\n  Q: {Type: AWS::SQS::Queue, Properties: [a]}\n" + CFN_FUNCTION + CFN_MAPPING,
+        "Resources.Q.Properties: must be a mapping",
+        (),
+    ),
+    (
+        "a resource that is a list",
+        "Resources:\n  Odd: [1]\n" + QUEUE_AND_FUNCTION,
+        "Resources.Odd: a resource must be a mapping with a Type",
+        (),
+    ),
+    (
+        "Parameters that are a list",
+        "Parameters: [a]\n" + _function("Timeout: 3\n"),
+        "Parameters: must be a mapping",
+        (),
+    ),
+    (
+        "Globals.Function that is text",
+        _function("Timeout: 3\n").replace(
+            "  Function: {Runtime: python3.12, CodeUri: ., Handler: app.handler}", "  Function: no"
+        ),
+        "Globals.Function: must be a mapping of properties",
+        (),
+    ),
+    (
+        "an event that is not a mapping",
+        _function("Timeout: 3\n", "Q: [SQS]"),
+        "Resources.Fn.Properties.Events.Q: an event must be a mapping with a Type",
+        (),
+    ),
+    (
+        "a FunctionName the Lambda API refuses",
+        "Resources:\n  Q: {Type: AWS::SQS::Queue}\n"
+        + CFN_FUNCTION
+        + CFN_MAPPING.replace("!Ref Fn", "'not valid!'"),
+        "Resources.M.Properties.FunctionName: Value 'not valid!' at 'functionName' failed to "
+        "satisfy constraint",
+        (),
+    ),
+    (
+        "a ShardCount that is not a number",
+        "Resources:\n  Q: {Type: AWS::Kinesis::Stream, Properties: {ShardCount: abc}}\n"
+        + CFN_FUNCTION
+        + CFN_MAPPING.replace("EventSourceArn", "StartingPosition: LATEST, EventSourceArn"),
+        "Resources.Q.Properties.ShardCount: 'abc' is not a number",
+        (),
+    ),
+    (
+        "an SNS event with an SQS subscription",
+        _function("Timeout: 3\n", "T: {Type: SNS, Properties: {Topic: t, SqsSubscription: true}}"),
+        "Resources.Fn.Properties.Events.T.Properties.SqsSubscription: not supported",
+        (),
+    ),
+    (
+        "a nested application",
+        _function("Timeout: 3\n")
+        + "  App: {Type: AWS::Serverless::Application, Properties: {Location: x}}\n",
+        "Resources.App.Type: nested applications are not supported",
+        (),
+    ),
+    (
+        "Fn::ForEach",
+        "Transform: AWS::LanguageExtensions\nResources:\n  Fn::ForEach::Queues: [Q, [A], {}]\n",
+        "Resources.Fn::ForEach::Queues: Fn::ForEach is not supported",
+        (),
+    ),
+    (
+        "a mapping of a function whose Condition is false",
+        "Conditions: {Never: !Equals [a, b]}\nResources:\n  Q: {Type: AWS::SQS::Queue}\n"
+        + CFN_FUNCTION.replace(
+            "Type: AWS::Lambda::Function", "Type: AWS::Lambda::Function\n    Condition: Never"
+        )
+        + CFN_MAPPING,
+        "Resources.M.Properties.FunctionName: Fn is not created: its Condition is false",
+        (),
+    ),
+    (
+        "a Runtime from a parameter",
+        "Parameters: {Rt: {Type: String, Default: nodejs20.x}}\n" + _function("Runtime: !Ref Rt\n"),
+        "Resources.Fn.Properties.Runtime: nodejs20.x: poller runs Python handlers itself",
+        (),
+    ),
+    (
+        "a circular condition",
+        "Conditions: {A: !Not [!Condition A]}\n" + _function("Timeout: !If [A, 3, 4]\n"),
+        "Conditions.A: depends on itself",
+        (),
+    ),
+    (
+        "a parameter outside its AllowedValues",
+        "Parameters:\n  Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}\n"
+        + _function("Timeout: 3\n"),
+        "Parameters.Stage: 'qa' is not one of its AllowedValues ['dev', 'prod']",
+        ("--parameter-overrides", "Stage=qa"),
+    ),
+    (
+        "an override of no parameter",
+        _function("Timeout: 3\n"),
+        "--parameter-overrides: Stag is not a parameter of this template",
+        ("--parameter-overrides", "Stag=prod"),
+    ),
+    (
+        "a --function-url for no function",
+        _function("Timeout: 3\n"),
+        "--function-url: Fnn is not a function of this template (Fn)",
+        ("--function-url", "Fnn=http://127.0.0.1:9000"),
+    ),
+    (
+        "an unclosed quote",
+        _function("Timeout: 3\n"),
+        "--parameter-overrides: No closing quotation",
+        ("--parameter-overrides", "A='b"),
+    ),
+]
+
+
+ALL = [(c[0], c[1], c[2], ()) for c in CASES] + SHAPES
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "extra"), [c[1:] for c in ALL], ids=[c[0] for c in ALL]
+)
 def test_a_bad_template_exits_2_with_one_message_naming_where(
-    text: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    text: str,
+    expected: str,
+    extra: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(text)
     (tmp_path / "app.py").write_text("def handler(event, context):\n    return None\n")
-    code = main(["validate", "--template", str(template), "--account-id", "123456789012"])
+    argv = ["validate", "--template", str(template), "--account-id", "123456789012", *extra]
+    code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     issues = [line.strip() for line in err.splitlines()[1:]]
     assert len(issues) == 1, err
-    assert issues[0].startswith(f"{template}: ")
+    assert issues[0].startswith(f"{template}: ") or issues[0].startswith("--"), issues[0]
     assert expected in issues[0], issues[0]
-
-
-def test_a_parameter_outside_its_allowed_values_is_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    template = tmp_path / "template.yaml"
-    template.write_text(
-        "Parameters:\n  Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}\n"
-        + _function("Timeout: 3\n")
-    )
-    code = main(
-        [
-            "validate",
-            "--template",
-            str(template),
-            "--account-id",
-            "1",
-            "--parameter-overrides",
-            "Stage=qa",
-        ]
-    )
-    assert code == 2
-    assert "Parameters.Stage: 'qa' is not one of its AllowedValues ['dev', 'prod']" in (
-        capsys.readouterr().err
-    )
-
-
-def test_an_override_of_no_parameter_is_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    template = tmp_path / "template.yaml"
-    template.write_text(_function("Timeout: 3\n"))
-    code = main(
-        [
-            "validate",
-            "--template",
-            str(template),
-            "--account-id",
-            "1",
-            "--parameter-overrides",
-            "Stag=prod",
-        ]
-    )
-    assert code == 2
-    assert "--parameter-overrides: Stag is not a parameter of this template" in (
-        capsys.readouterr().err
-    )
