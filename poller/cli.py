@@ -378,8 +378,11 @@ async def _reload(daemon: Daemon, source: ConfigSource | Path) -> None:
         source = ConfigSource(source, None)
     log = structlog.get_logger("poller.cli")
     issues: list[str] = []
+    import anyio.to_thread
+
     try:
-        config = source.load(os.environ).config
+        # In a thread: a template's transform (and an STS call) must not stall the mappings.
+        config = (await anyio.to_thread.run_sync(source.load, os.environ)).config
         check_handlers(config, source.base_dir)
     except ConfigError as exc:
         issues = exc.issues

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 import structlog
-from watchfiles import DefaultFilter, awatch
+from watchfiles import Change, DefaultFilter, awatch
 
 from poller.invokers.reloading import Handler, reload_handlers
 from poller.telemetry.metrics import Metrics
@@ -21,9 +21,16 @@ RECHECK_MS = 1000  # with no change, how often the functions are looked up again
 _PATHS_LOGGED = 5
 
 
+# What a change to reloads for: Python code (sources, .pth files, extension modules). Only
+# these: with SAM's `CodeUri: .` the code directory also holds the template, logs and the output
+# of `poller config`, and a log written there would otherwise reload the handler at each line.
+CODE_SUFFIXES = frozenset({".py", ".pth", ".so", ".pyd"})
+
+
 class CodeFilter(DefaultFilter):
-    """DefaultFilter's ignores (`__pycache__`, `.git`, editors' swap files, ...) and poller's own
-    state: the `.poller` directory and SQLite files, written at every checkpoint."""
+    """Python code only (CODE_SUFFIXES), less DefaultFilter's ignores (`__pycache__`, `.git`,
+    editors' swap files, ...) and poller's own state: the `.poller` directory and SQLite files,
+    written at every checkpoint."""
 
     ignore_dirs = (*DefaultFilter.ignore_dirs, ".poller")
     ignore_entity_patterns = (
@@ -33,6 +40,9 @@ class CodeFilter(DefaultFilter):
         r"-wal$",
         r"-shm$",
     )
+
+    def __call__(self, change: Change, path: str) -> bool:
+        return Path(path).suffix in CODE_SUFFIXES and super().__call__(change, path)
 
 
 def watch_roots(handlers: Iterable[Handler]) -> frozenset[Path]:

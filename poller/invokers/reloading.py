@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 import anyio
+import anyio.to_thread
 
 import poller
 from poller.config.settings import FunctionConfig
@@ -124,7 +125,10 @@ async def _reload_one(handler: Handler) -> str | None:
         return None if error is None else f"{error.error_type}: {error.error_message}"
     if isinstance(target, PythonInvoker):
         try:
-            fresh = load_handler(handler.name, handler.function, handler.base_dir)
+            # In a thread: a module's import may take a while, and the mappings run on.
+            fresh = await anyio.to_thread.run_sync(
+                load_handler, handler.name, handler.function, handler.base_dir
+            )
         except (Exception, SystemExit) as exc:  # SystemExit: a module calling sys.exit()
             return _import_error(handler, exc)
         target.swap(fresh)

@@ -43,7 +43,10 @@ def handler_in(name: str, directory: Path, invoker: Invoker | None = None) -> Ha
     ("path", "watched"),
     [
         ("/code/app.py", True),
-        ("/code/settings.json", True),
+        ("/code/settings.json", False),
+        ("/code/run.log", False),
+        ("/code/template.yaml", False),
+        ("/code/ext.cpython-311-x86_64-linux-gnu.so", True),
         ("/code/pkg/module.py", True),
         ("/code/__pycache__/app.cpython-311.pyc", False),
         ("/code/.git/index", False),
@@ -57,7 +60,9 @@ def handler_in(name: str, directory: Path, invoker: Invoker | None = None) -> Ha
         ("/code/app.py~", False),
     ],
 )
-def test_the_filter_ignores_caches_editors_files_and_poller_state(path: str, watched: bool) -> None:
+def test_the_filter_passes_python_code_only_and_ignores_caches_editors_files_and_state(
+    path: str, watched: bool
+) -> None:
     assert CodeFilter()(Change.modified, path) is watched
 
 
