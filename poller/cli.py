@@ -188,8 +188,8 @@ def _source(args: argparse.Namespace) -> ConfigSource:
     from poller.configuration import ConfigSource, Overrides
     from poller.errors import ConfigError
     from poller.templates.build import TemplateOptions
-    from poller.templates.convert import Targets
     from poller.templates.errors import TemplateError
+    from poller.templates.functions import Targets
     from poller.templates.stack import parse_pairs
 
     overrides = Overrides(args.region, args.endpoint_url, args.embedded)

@@ -17,8 +17,9 @@ from typing import Any
 from poller.config.loader import validate_config
 from poller.config.models import PollerConfig
 from poller.errors import ConfigError
-from poller.templates.convert import Converted, Targets, convert
+from poller.templates.convert import Converted, convert
 from poller.templates.errors import TemplateError
+from poller.templates.functions import Targets
 from poller.templates.intrinsics import Resolver
 from poller.templates.loading import read_template
 from poller.templates.resources import Plan, plan

@@ -11,7 +11,7 @@ import pytest
 from poller.config.models import StreamMappingConfig
 from poller.errors import ConfigError
 from poller.templates.build import Built, TemplateOptions, build
-from poller.templates.convert import Targets
+from poller.templates.functions import Targets
 
 SAM = "Transform: AWS::Serverless-2016-10-31\n"
 QUEUE = "  Q: {Type: AWS::SQS::Queue}\n"
