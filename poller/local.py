@@ -8,7 +8,7 @@ from typing import Any
 
 from poller.arns import Arn
 from poller.config.settings import QueueSpec, StreamSpec, TableSpec
-from poller.errors import StartupError
+from poller.errors import StartupError, error_code
 
 # moto accepts any credentials; these keep botocore from searching for real ones.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -54,28 +54,28 @@ async def create_queues(client: Any, region: str, specs: list[QueueSpec]) -> dic
             attributes["FifoQueue"] = "true"
         if spec.dead_letter is not None:
             dlq_attributes = {"FifoQueue": "true"} if fifo else {}
-            created = await client.create_queue(
-                QueueName=spec.dead_letter.name, Attributes=dlq_attributes
+            urls[spec.dead_letter.name] = await _queue_url(
+                client, spec.dead_letter.name, dlq_attributes
             )
-            urls[spec.dead_letter.name] = created["QueueUrl"]
             attributes["RedrivePolicy"] = json.dumps(
                 {
                     "deadLetterTargetArn": queue_arn(region, spec.dead_letter.name),
                     "maxReceiveCount": str(spec.dead_letter.max_receive_count),
                 }
             )
-        created = await client.create_queue(QueueName=spec.name, Attributes=attributes)
-        urls[spec.name] = created["QueueUrl"]
+        urls[spec.name] = await _queue_url(client, spec.name, attributes)
     return urls
+
+
+async def _queue_url(client: Any, name: str, attributes: dict[str, str]) -> str:
+    await ensure_queue(client, name, attributes)
+    return str((await client.get_queue_url(QueueName=name))["QueueUrl"])
 
 
 async def create_streams(client: Any, specs: list[StreamSpec]) -> None:
     """Create each Kinesis stream and wait until it is ACTIVE."""
     for spec in specs:
-        await client.create_stream(StreamName=spec.name, ShardCount=spec.shards)
-    for spec in specs:
-        waiter = client.get_waiter("stream_exists")
-        await waiter.wait(StreamName=spec.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        await ensure_stream(client, spec.name, ShardCount=spec.shards)
 
 
 async def create_tables(client: Any, specs: list[TableSpec]) -> dict[str, str]:
@@ -85,8 +85,9 @@ async def create_tables(client: Any, specs: list[TableSpec]) -> dict[str, str]:
         keys = [(spec.partition_key, "HASH")]
         if spec.sort_key:
             keys.append((spec.sort_key, "RANGE"))
-        created = await client.create_table(
-            TableName=spec.name,
+        await ensure_table(
+            client,
+            spec.name,
             KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": "S"} for name, _ in keys
@@ -94,5 +95,61 @@ async def create_tables(client: Any, specs: list[TableSpec]) -> dict[str, str]:
             BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": spec.stream_view_type},
         )
-        arns[spec.name] = created["TableDescription"]["LatestStreamArn"]
+        described = await client.describe_table(TableName=spec.name)
+        arns[spec.name] = described["Table"]["LatestStreamArn"]
     return arns
+
+
+# Creating what a local run needs, once: each returns True if it created the resource, False if
+# it was there already (left as it is). Shared by `embedded` and `--create-resources`.
+
+_DELAY, _ATTEMPTS = 0.2, 300
+_WAIT = {"Delay": _DELAY, "MaxAttempts": _ATTEMPTS}
+
+
+async def ensure_queue(client: Any, name: str, attributes: dict[str, str]) -> bool:
+    """An SQS queue of this name, created with `attributes` if missing."""
+    try:
+        await client.get_queue_url(QueueName=name)
+        return False
+    except Exception as exc:
+        if not error_code(exc).endswith(("NonExistentQueue", "QueueDoesNotExist")):
+            raise
+    await client.create_queue(QueueName=name, Attributes=attributes)
+    return True
+
+
+async def ensure_stream(client: Any, name: str, **parameters: Any) -> bool:
+    """A Kinesis stream of this name (CreateStream's `parameters`), ACTIVE when this returns."""
+    try:
+        await client.create_stream(StreamName=name, **parameters)
+    except Exception as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise
+        return False
+    await client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig=_WAIT)
+    return True
+
+
+async def ensure_table(client: Any, name: str, **parameters: Any) -> bool:
+    """A DynamoDB table of this name (CreateTable's `parameters`), ACTIVE when this returns."""
+    try:
+        await client.create_table(TableName=name, **parameters)
+    except Exception as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise
+        return False
+    await client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=_WAIT)
+    return True
+
+
+async def wait_stream_enabled(streams: Any, stream_arn: str) -> None:
+    """Until a new table's stream is ENABLED (`streams`: a dynamodbstreams client): what is
+    written while it is ENABLING never reaches it (LocalStack takes about half a second)."""
+    import anyio
+
+    for _ in range(_ATTEMPTS):
+        described = await streams.describe_stream(StreamArn=stream_arn)
+        if described["StreamDescription"]["StreamStatus"] == "ENABLED":
+            return
+        await anyio.sleep(_DELAY)  # DescribeStream is the only signal; no waiter exists

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from poller.errors import StartupError, error_code
+from poller.local import ensure_queue, ensure_stream, ensure_table, wait_stream_enabled
 from poller.templates.errors import TemplateError
 from poller.templates.intrinsics import NO_VALUE, Resolver
 
@@ -183,9 +184,8 @@ def _stream(declared: _Declared, out: Plan) -> _Request:
 
 
 def _table(declared: _Declared, out: Plan) -> _Request:
-    parameters = {
-        key: declared.get(key) for key in _TABLE_PARAMETERS if declared.get(key) is not None
-    }
+    given = {key: declared.get(key) for key in _TABLE_PARAMETERS}
+    parameters = {key: value for key, value in given.items() if value is not None}
     for required in ("KeySchema", "AttributeDefinitions"):
         if required not in parameters:
             raise TemplateError(f"{declared.path}.{required}", "required to create the table")
@@ -242,56 +242,25 @@ async def create(aws: Any, resources: list[Resource], region: str) -> None:
         )
 
 
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 async def _create_queue(aws: Any, resource: Resource, region: str) -> bool:
     async with aws.client("sqs") as sqs:
-        try:
-            await sqs.get_queue_url(QueueName=resource.name)
-            return False
-        except Exception as exc:
-            if "NonExistentQueue" not in _code(exc) and "QueueDoesNotExist" not in _code(exc):
-                raise
-        await sqs.create_queue(QueueName=resource.name, **resource.parameters)
-    return True
+        return await ensure_queue(sqs, resource.name, resource.parameters["Attributes"])
 
 
 async def _create_stream(aws: Any, resource: Resource, region: str) -> bool:
     async with aws.client("kinesis") as kinesis:
-        try:
-            await kinesis.create_stream(StreamName=resource.name, **resource.parameters)
-        except Exception as exc:
-            if _code(exc) != "ResourceInUseException":
-                raise
-            return False
-        waiter = kinesis.get_waiter("stream_exists")  # until ACTIVE
-        await waiter.wait(StreamName=resource.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
-    return True
+        return await ensure_stream(kinesis, resource.name, **resource.parameters)
 
 
 async def _create_table(aws: Any, resource: Resource, region: str) -> bool:
     async with aws.client("dynamodb") as dynamodb:
-        try:
-            await dynamodb.create_table(TableName=resource.name, **resource.parameters)
-        except Exception as exc:
-            if _code(exc) != "ResourceInUseException":
-                raise
-            return False
-        waiter = dynamodb.get_waiter("table_exists")
-        await waiter.wait(TableName=resource.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        created = await ensure_table(dynamodb, resource.name, **resource.parameters)
         described = await dynamodb.describe_table(TableName=resource.name)
     stream = described["Table"].get("LatestStreamArn")
-    if stream:  # what is written while the stream is ENABLING never reaches it
+    if created and stream:
         async with aws.client("dynamodbstreams") as streams:
-            for _ in range(300):
-                status = await streams.describe_stream(StreamArn=stream)
-                if status["StreamDescription"]["StreamStatus"] == "ENABLED":
-                    break
-                await _pause()
-    return True
+            await wait_stream_enabled(streams, stream)
+    return created
 
 
 async def _create_topic(aws: Any, resource: Resource, region: str) -> bool:
@@ -310,7 +279,7 @@ async def _create_bucket(aws: Any, resource: Resource, region: str) -> bool:
         try:
             await s3.create_bucket(Bucket=resource.name, **location)
         except Exception as exc:
-            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
             return False
     return True
@@ -323,9 +292,3 @@ _CREATE = {
     "AWS::SNS::Topic": _create_topic,
     "AWS::S3::Bucket": _create_bucket,
 }
-
-
-async def _pause() -> None:
-    import anyio
-
-    await anyio.sleep(0.2)
