@@ -71,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load(args: argparse.Namespace) -> tuple[ConfigSource, Loaded]:
     """Read and check the configuration the command line names; ConfigError (exit 2)."""
-    source = _source(args)
+    from poller.configuration import check_create, source_from_args
+
+    source = source_from_args(args)
     loaded = source.load(os.environ)
     if args.command != "run":  # `run` imports handlers itself, failing as Lambda's init does
         check_handlers(loaded.config, source.base_dir)
     elif args.create_resources:
-        _check_create(loaded.config, args.yes)
+        check_create(loaded.config, args.yes)
     return source, loaded
 
 
@@ -180,52 +182,6 @@ def _template_arguments(cmd: argparse.ArgumentParser) -> None:
 
 def source_label(args: argparse.Namespace) -> str:
     return " + ".join(str(p) for p in (args.config, args.template) if p)
-
-
-def _source(args: argparse.Namespace) -> ConfigSource:
-    """The configuration's sources as the command line names them; ConfigError for a
-    malformed KEY=VALUE."""
-    from poller.configuration import ConfigSource, Overrides
-    from poller.errors import ConfigError
-    from poller.templates.build import TemplateOptions
-    from poller.templates.errors import TemplateError
-    from poller.templates.functions import Targets
-    from poller.templates.stack import parse_pairs
-
-    overrides = Overrides(args.region, args.endpoint_url, args.embedded)
-    if args.template is None:
-        return ConfigSource(args.config, None, overrides)
-    try:
-        options = TemplateOptions(
-            path=args.template,
-            parameters=parse_pairs(args.parameter_overrides, "--parameter-overrides"),
-            imports=parse_pairs(args.import_values, "--import-values"),
-            stack_name=args.stack_name,
-            account_id=args.account_id,
-            targets=Targets(
-                urls=parse_pairs(args.function_url, "--function-url"),
-                names=parse_pairs(args.function_name, "--function-name"),
-                isolation=args.isolation,
-            ),
-        )
-    except TemplateError as exc:
-        raise ConfigError([str(exc)]) from exc
-    return ConfigSource(args.config, options, overrides)
-
-
-def _check_create(config: PollerConfig, confirmed: bool) -> None:
-    """`--create-resources` against real AWS (no endpoint_url, not embedded) needs `--yes`."""
-    from poller.errors import ConfigError
-
-    if config.embedded.enabled or config.aws.endpoint_url or confirmed:
-        return
-    raise ConfigError(
-        [
-            f"--create-resources: this would create resources in real AWS ({config.aws.region}): "
-            "add --yes to confirm, or point poller at a local endpoint (--embedded, "
-            "--endpoint-url)"
-        ]
-    )
 
 
 class EarlySignals:

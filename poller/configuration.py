@@ -1,11 +1,13 @@
 """Where `run`, `validate` and `config` get their configuration: a config file (`-c`), a
 template (`--template`), or both (the file's sections, the template's functions and mappings),
-with the command line's `--region`, `--endpoint-url` and `--embedded` over the file's. A SIGHUP
-reads the same sources again.
+with the command line's `--region`, `--endpoint-url` and `--embedded` over the file's
+(`source_from_args` reads them from the parsed arguments). A SIGHUP reads the same sources
+again.
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -108,3 +110,48 @@ class ConfigSource:
                 probe.bind(("127.0.0.1", 0))
                 self._embedded_port = int(probe.getsockname()[1])
         return self._embedded_port
+
+
+def source_from_args(args: argparse.Namespace) -> ConfigSource:
+    """The configuration's sources as the command line names them; ConfigError for a
+    malformed KEY=VALUE."""
+    from poller.errors import ConfigError
+    from poller.templates.build import TemplateOptions
+    from poller.templates.errors import TemplateError
+    from poller.templates.functions import Targets
+    from poller.templates.stack import parse_pairs
+
+    overrides = Overrides(args.region, args.endpoint_url, args.embedded)
+    if args.template is None:
+        return ConfigSource(args.config, None, overrides)
+    try:
+        options = TemplateOptions(
+            path=args.template,
+            parameters=parse_pairs(args.parameter_overrides, "--parameter-overrides"),
+            imports=parse_pairs(args.import_values, "--import-values"),
+            stack_name=args.stack_name,
+            account_id=args.account_id,
+            targets=Targets(
+                urls=parse_pairs(args.function_url, "--function-url"),
+                names=parse_pairs(args.function_name, "--function-name"),
+                isolation=args.isolation,
+            ),
+        )
+    except TemplateError as exc:
+        raise ConfigError([str(exc)]) from exc
+    return ConfigSource(args.config, options, overrides)
+
+
+def check_create(config: PollerConfig, confirmed: bool) -> None:
+    """`--create-resources` against real AWS (no endpoint_url, not embedded) needs `--yes`."""
+    from poller.errors import ConfigError
+
+    if config.embedded.enabled or config.aws.endpoint_url or confirmed:
+        return
+    raise ConfigError(
+        [
+            f"--create-resources: this would create resources in real AWS ({config.aws.region}): "
+            "add --yes to confirm, or point poller at a local endpoint (--embedded, "
+            "--endpoint-url)"
+        ]
+    )
