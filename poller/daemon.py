@@ -41,7 +41,6 @@ from poller.telemetry.http import Readiness, build_app, serve
 from poller.telemetry.metrics import Metrics
 from poller.telemetry.status import all_status
 from poller.telemetry.systemd import Notifier
-from poller.watching import CodeWatcher
 
 log = structlog.get_logger("poller.daemon")
 
@@ -171,7 +170,9 @@ class Daemon:
                 task_status.started()
                 self.notifier.ready(f"running {len(entries)} mappings")
                 root.start_soon(self.notifier.run)
-                if self.watch:
+                if self.watch:  # watchfiles is loaded for --watch only
+                    from poller.watching import CodeWatcher
+
                     watcher = CodeWatcher(
                         self.supervisor.handlers, self.lifecycle.stopping, self.metrics
                     )

@@ -104,6 +104,9 @@ def forget_bytecode(paths: Iterable[Path]) -> None:
     for path in paths:
         if path.suffix != ".py":
             continue
+        # cache_from_source raises NotImplementedError when the interpreter writes no bytecode
+        # cache (sys.implementation.cache_tag is None), ValueError for an odd path; a .pyc that
+        # cannot be removed (OSError) stays, and the import judges it by mtime and size as usual.
         with contextlib.suppress(OSError, ValueError, NotImplementedError):
             Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
 

@@ -19,7 +19,7 @@ def render(sections: dict[str, Any], built: Built | None, label: str, cwd: Path)
     lines = [f"# poller configuration from {label}, written by `poller config`."]
     if built is not None:
         stack = built.stack
-        account = stack.__dict__.get("account", "not needed")  # asked of STS only if needed
+        account = stack.known_account or "not needed"
         lines.append(
             f"# Stack {stack.name}, region {stack.region}, account {account}. Paths are "
             "relative to the directory it was written in."

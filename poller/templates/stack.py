@@ -32,6 +32,11 @@ class Stack:
     def account(self) -> str:
         return self.account_source()
 
+    @property
+    def known_account(self) -> str | None:
+        """The account if it was needed (and so asked for) already, else None."""
+        return self.__dict__.get("account")
+
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         where = self.region if region else ""
         whose = self.account if account else ""
